@@ -1,0 +1,460 @@
+package state
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// LockInfo describes a lock and its holder.
+type LockInfo struct {
+	// ID identifies the lock; shown to users and given back to
+	// acco lock break ENV ID.
+	ID string `json:"id"`
+	// Operation is what the holder does: apply, destroy, hold, ...
+	Operation string `json:"operation"`
+	// Who is user@host of the holder.
+	Who string `json:"who"`
+	// Version is the holder's acco version.
+	Version string `json:"version"`
+	// Reason is the operator's reason, for holds.
+	Reason string `json:"reason,omitempty"`
+	// Created is when the lock was taken.
+	Created time.Time `json:"created"`
+	// Expires is when the lease runs out unless renewed; zero means never
+	// (an operator hold without a time limit).
+	Expires time.Time `json:"expires"`
+}
+
+// Expired reports whether the lease has run out at now.
+func (i LockInfo) Expired(now time.Time) bool {
+	return !i.Expires.IsZero() && now.After(i.Expires)
+}
+
+// lockBody is the lock object: the info plus the owner token, which only
+// the holder knows and which is never shown.
+type lockBody struct {
+	LockInfo
+	Token string `json:"token"`
+}
+
+func decodeLock(data []byte) (lockBody, error) {
+	var b lockBody
+	if err := json.Unmarshal(data, &b); err != nil {
+		return b, fmt.Errorf("the lock object is not an acco lock: %w", err)
+	}
+	if b.ID == "" || b.Token == "" {
+		return b, errors.New("the lock object is not an acco lock: no id or token")
+	}
+	return b, nil
+}
+
+// LockError says that an environment is locked by someone else. It
+// matches ErrLocked.
+type LockError struct {
+	// Env is the environment.
+	Env string
+	// Holder describes the current lock.
+	Holder LockInfo
+}
+
+// Error says who holds the lock, what for, since when and until when.
+func (e *LockError) Error() string {
+	h := e.Holder
+	who := h.Who
+	if who == "" {
+		who = "someone"
+	}
+	what := h.Operation
+	if what == "" {
+		what = "unknown operation"
+	}
+	if h.Reason != "" {
+		what += fmt.Sprintf(": %q", h.Reason)
+	}
+	expires := "never expires"
+	if !h.Expires.IsZero() {
+		expires = "expires " + h.Expires.UTC().Format(time.RFC3339)
+	}
+	return fmt.Sprintf("state of %s is locked by %s (%s, id %s, since %s, %s)",
+		e.Env, who, what, h.ID, h.Created.UTC().Format(time.RFC3339), expires)
+}
+
+// Unwrap makes errors.Is(err, ErrLocked) true.
+func (e *LockError) Unwrap() error { return ErrLocked }
+
+// Locker takes and inspects environments' lease locks in a Blob.
+type Locker struct {
+	blob  Blob
+	now   func() time.Time
+	renew time.Duration
+}
+
+// LockerOption configures a Locker.
+type LockerOption func(*Locker)
+
+// WithClock makes the Locker read the time from now (for tests).
+func WithClock(now func() time.Time) LockerOption {
+	return func(l *Locker) { l.now = now }
+}
+
+// WithRenewInterval sets how often Lease.KeepAlive renews; the default is
+// a third of the lease's ttl.
+func WithRenewInterval(d time.Duration) LockerOption {
+	return func(l *Locker) { l.renew = d }
+}
+
+// NewLocker returns a Locker over b.
+func NewLocker(b Blob, opts ...LockerOption) *Locker {
+	l := &Locker{blob: b, now: time.Now}
+	for _, o := range opts {
+		o(l)
+	}
+	return l
+}
+
+func (l *Locker) clock() time.Time { return l.now().UTC().Round(0) }
+
+// maxAcquireRounds bounds the loop of Lock when the lock keeps changing
+// under it.
+const maxAcquireRounds = 10
+
+// Lock takes env's lock for the holder described by info, with a lease of
+// ttl (0: never expires). An empty info.ID gets a fresh UUID, an empty
+// info.Who is filled with user@host; Created and Expires are set by Lock.
+//
+// When someone else holds an unexpired lock the error is a *LockError
+// naming them. An expired lock is taken over, and Lease.TookOver says from
+// whom. A lock found to carry the caller's own token (a retried write that
+// had in fact succeeded) is the caller's.
+func (l *Locker) Lock(ctx context.Context, env string, info LockInfo, ttl time.Duration) (*Lease, error) {
+	if err := checkEnv(env); err != nil {
+		return nil, fmt.Errorf("lock: %w", err)
+	}
+	if ttl < 0 {
+		return nil, fmt.Errorf("lock %s: negative ttl %s", env, ttl)
+	}
+	key := LockKey(env)
+	if info.ID == "" {
+		info.ID = uuid.NewString()
+	}
+	if info.Who == "" {
+		info.Who = defaultWho()
+	}
+	token, err := newToken()
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", key, err)
+	}
+	lease := &Lease{locker: l, env: env, key: key, ttl: ttl, token: token, lost: make(chan struct{})}
+
+	for range maxAcquireRounds {
+		now := l.clock()
+		info.Created = now
+		info.Expires = expiry(now, ttl)
+		data, err := json.Marshal(lockBody{LockInfo: info, Token: token})
+		if err != nil {
+			return nil, fmt.Errorf("lock %s: %w", key, err)
+		}
+		etag, err := l.blob.Put(ctx, key, data, IfNoneMatch)
+		if err == nil {
+			lease.info, lease.etag = info, etag
+			return lease, nil
+		}
+		if !errors.Is(err, ErrPrecondition) {
+			return nil, fmt.Errorf("lock %s: %w", key, err)
+		}
+
+		cur, curEtag, err := l.blob.Get(ctx, key)
+		if errors.Is(err, ErrNotFound) {
+			continue // released in between: try again
+		}
+		if err != nil {
+			return nil, fmt.Errorf("lock %s: %w", key, err)
+		}
+		held, err := decodeLock(cur)
+		if err != nil {
+			return nil, fmt.Errorf("lock %s: %w; inspect it and remove it with acco lock break --force", key, err)
+		}
+		if held.Token == token {
+			// Our write landed; the answer was lost and the retry failed.
+			lease.info, lease.etag = held.LockInfo, curEtag
+			return lease, nil
+		}
+		if !held.Expired(now) {
+			return nil, &LockError{Env: env, Holder: held.LockInfo}
+		}
+		etag, err = l.blob.Put(ctx, key, data, IfMatch(curEtag))
+		if errors.Is(err, ErrPrecondition) {
+			continue // someone renewed, released or took it first: look again
+		}
+		if err != nil {
+			return nil, fmt.Errorf("lock %s: take over expired lock %s: %w", key, held.ID, err)
+		}
+		prev := held.LockInfo
+		lease.info, lease.etag, lease.tookOver = info, etag, &prev
+		return lease, nil
+	}
+	return nil, fmt.Errorf("lock %s: the lock kept changing while acquiring it: %w", key, ErrPrecondition)
+}
+
+func expiry(now time.Time, ttl time.Duration) time.Time {
+	if ttl == 0 {
+		return time.Time{}
+	}
+	return now.Add(ttl)
+}
+
+func newToken() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("owner token: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// defaultWho returns user@host for the current process.
+func defaultWho() string {
+	name := "unknown"
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "unknown"
+	}
+	return name + "@" + host
+}
+
+// Status returns env's current lock, or nil, nil when env is not locked.
+// The lock may have expired (see LockInfo.Expired).
+func (l *Locker) Status(ctx context.Context, env string) (*LockInfo, error) {
+	if err := checkEnv(env); err != nil {
+		return nil, fmt.Errorf("lock status: %w", err)
+	}
+	key := LockKey(env)
+	data, _, err := l.blob.Get(ctx, key)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("lock status %s: %w", key, err)
+	}
+	b, err := decodeLock(data)
+	if err != nil {
+		return nil, fmt.Errorf("lock status %s: %w", key, err)
+	}
+	return &b.LockInfo, nil
+}
+
+// Break removes env's lock whose ID is id and returns what it was. It
+// refuses when the current lock has another ID (ErrLockMismatch), and an
+// unexpired lock unless force is set (the error is a LockError naming the
+// holder). With force an unreadable lock object is removed whatever id is.
+// When there is no lock the error wraps ErrNotFound.
+func (l *Locker) Break(ctx context.Context, env, id string, force bool) (*LockInfo, error) {
+	if err := checkEnv(env); err != nil {
+		return nil, fmt.Errorf("break lock: %w", err)
+	}
+	key := LockKey(env)
+	data, etag, err := l.blob.Get(ctx, key)
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("break lock of %s: not locked: %w", env, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("break lock %s: %w", key, err)
+	}
+	held, derr := decodeLock(data)
+	switch {
+	case derr != nil && !force:
+		return nil, fmt.Errorf("break lock %s: %w; remove it with force", key, derr)
+	case derr != nil:
+		// Unreadable: nothing to compare, the operator insisted.
+	case held.ID != id:
+		return nil, fmt.Errorf("break lock of %s: the lock has id %s, not %s (it changed?): %w", env, held.ID, id, ErrLockMismatch)
+	case !force && !held.Expired(l.clock()):
+		return nil, fmt.Errorf("will not break a lock that has not expired without force: %w", &LockError{Env: env, Holder: held.LockInfo})
+	}
+	if err := l.blob.Delete(ctx, key, IfMatch(etag)); err != nil {
+		if errors.Is(err, ErrPrecondition) {
+			return nil, fmt.Errorf("break lock of %s: the lock changed meanwhile, look again: %w", env, err)
+		}
+		return nil, fmt.Errorf("break lock %s: %w", key, err)
+	}
+	return &held.LockInfo, nil
+}
+
+// Lease is a held lock. Its methods are safe for concurrent use.
+type Lease struct {
+	locker   *Locker
+	env, key string
+	ttl      time.Duration
+	token    string
+	tookOver *LockInfo
+
+	mu       sync.Mutex
+	info     LockInfo
+	etag     string
+	released bool
+
+	lost     chan struct{}
+	lostOnce sync.Once
+}
+
+// Info returns the lock as last written.
+func (l *Lease) Info() LockInfo {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.info
+}
+
+// TookOver returns the expired lock this lease replaced, or nil.
+func (l *Lease) TookOver() *LockInfo { return l.tookOver }
+
+// Lost returns a channel closed when the lease is found lost: taken over
+// or broken by someone else, or expired while renewals failed.
+func (l *Lease) Lost() <-chan struct{} { return l.lost }
+
+func (l *Lease) markLost() { l.lostOnce.Do(func() { close(l.lost) }) }
+
+// Renew pushes the lease's expiry to now plus its ttl, if the lock is still
+// this lease's (If-Match on its ETag). When it is not, the error wraps
+// ErrLockLost and Lost is closed.
+func (l *Lease) Renew(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.released {
+		return fmt.Errorf("renew lock %s: already released", l.key)
+	}
+	info := l.info
+	info.Expires = expiry(l.locker.clock(), l.ttl)
+	data, err := json.Marshal(lockBody{LockInfo: info, Token: l.token})
+	if err != nil {
+		return fmt.Errorf("renew lock %s: %w", l.key, err)
+	}
+	etag, err := l.locker.blob.Put(ctx, l.key, data, IfMatch(l.etag))
+	if err == nil {
+		l.info, l.etag = info, etag
+		return nil
+	}
+	if !errors.Is(err, ErrPrecondition) {
+		return fmt.Errorf("renew lock %s: %w", l.key, err)
+	}
+	if err := l.checkOwnLocked(ctx); err != nil {
+		return fmt.Errorf("renew lock %s: %w", l.key, err)
+	}
+	return nil
+}
+
+// checkOwnLocked, after a refused conditional write, reads the lock: if it
+// still carries our token (our write landed, its answer was lost), it
+// adopts its ETag; otherwise the lease is lost. l.mu is held.
+func (l *Lease) checkOwnLocked(ctx context.Context) error {
+	data, etag, err := l.locker.blob.Get(ctx, l.key)
+	if errors.Is(err, ErrNotFound) {
+		l.markLost()
+		return fmt.Errorf("the lock was broken: %w", ErrLockLost)
+	}
+	if err != nil {
+		return err
+	}
+	held, err := decodeLock(data)
+	if err == nil && held.Token == l.token {
+		l.info, l.etag = held.LockInfo, etag
+		return nil
+	}
+	l.markLost()
+	if err != nil {
+		return fmt.Errorf("the lock was replaced by something unreadable: %w", ErrLockLost)
+	}
+	return fmt.Errorf("the lock is now held by %s (%s, id %s): %w", held.Who, held.Operation, held.ID, ErrLockLost)
+}
+
+// KeepAlive renews the lease in a goroutine, every third of its ttl (or the
+// Locker's renew interval), until stop is called or ctx is done. When a
+// renewal finds the lock lost, or renewals keep failing until the lease has
+// expired, it closes Lost and stops renewing. stop waits for the goroutine
+// to end. A lease that never expires is not renewed.
+func (l *Lease) KeepAlive(ctx context.Context) (stop func()) {
+	every := l.locker.renew
+	if every <= 0 {
+		every = l.ttl / 3
+	}
+	if every <= 0 {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			err := l.Renew(ctx)
+			l.mu.Lock()
+			released := l.released
+			l.mu.Unlock()
+			switch {
+			case err == nil:
+			case released, ctx.Err() != nil, errors.Is(err, ErrLockLost):
+				return
+			case l.Info().Expired(l.locker.clock()):
+				// Renewals failed until the lease ran out: someone
+				// may take it over now.
+				l.markLost()
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			<-done
+		})
+	}
+}
+
+// Release deletes the lock if it is still this lease's (If-Match on its
+// ETag). A lock someone else took over is left alone, and the error wraps
+// ErrLockLost. Releasing twice, or a lock already gone, is not an error.
+func (l *Lease) Release(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.released {
+		return nil
+	}
+	for range 2 {
+		err := l.locker.blob.Delete(ctx, l.key, IfMatch(l.etag))
+		if err == nil {
+			l.released = true
+			return nil
+		}
+		if !errors.Is(err, ErrPrecondition) {
+			return fmt.Errorf("release lock %s: %w", l.key, err)
+		}
+		// Not our ETag: if the lock still carries our token (a renewal
+		// whose answer was lost) checkOwnLocked adopts its ETag and we try
+		// again; otherwise it is someone else's.
+		if err := l.checkOwnLocked(ctx); err != nil {
+			if errors.Is(err, ErrLockLost) {
+				l.released = true
+			}
+			return fmt.Errorf("release lock %s: %w", l.key, err)
+		}
+	}
+	return fmt.Errorf("release lock %s: the lock kept changing: %w", l.key, ErrPrecondition)
+}

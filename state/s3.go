@@ -1,0 +1,424 @@
+package state
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+)
+
+// S3Config says how to reach an S3 bucket.
+type S3Config struct {
+	// Bucket is the bucket name.
+	Bucket string
+	// Region is the region, e.g. gra. Empty means the AWS default sources
+	// (AWS_REGION, shared config).
+	Region string
+	// Endpoint is the service URL, e.g. https://s3.gra.io.cloud.ovh.net.
+	// Empty means AWS.
+	Endpoint string
+	// PathStyle puts the bucket in the URL path rather than the host name.
+	PathStyle bool
+	// HTTPClient, if set, carries the requests (tests use it to inject
+	// faults). It replaces the SDK's client, so AWS_CA_BUNDLE does not
+	// apply to it.
+	HTTPClient *http.Client
+	// Credentials, if set, replace the default chain (AWS_ACCESS_KEY_ID and
+	// AWS_SECRET_ACCESS_KEY, shared credentials files).
+	Credentials aws.CredentialsProvider
+}
+
+// S3Blob is a Blob over an S3 bucket, using the server's conditional
+// writes (If-None-Match: * and If-Match on PutObject, If-Match on
+// DeleteObject).
+//
+// ETags are returned without quotes and sent without quotes, as OVH
+// requires. A 409 ConditionalRequestConflict (a concurrent conditional
+// operation) is retried a few times with backoff, then reported as
+// ErrPrecondition.
+//
+// Delete with IfMatch first reads the object and compares its ETag, then
+// sends DeleteObject with If-Match. On a server that honours If-Match on
+// DeleteObject (OVH documents it, as does AWS) the delete is atomic; on one
+// that ignores it (gofakes3) only the read-compare protects it, which
+// leaves a short window in which a write between the read and the delete
+// is lost.
+type S3Blob struct {
+	client *s3.Client
+	bucket string
+	region string
+}
+
+var (
+	_ Blob         = (*S3Blob)(nil)
+	_ Bootstrapper = (*S3Blob)(nil)
+)
+
+// Retries of a 409 ConditionalRequestConflict.
+const (
+	conflictRetries = 4
+	conflictBackoff = 50 * time.Millisecond
+)
+
+// NewS3Blob returns an S3Blob for cfg. It makes no request. Checksums are
+// computed and validated only when an operation requires them, since OVH
+// has rejected some of the SDK's default checksum headers.
+func NewS3Blob(ctx context.Context, cfg S3Config) (*S3Blob, error) {
+	if cfg.Bucket == "" {
+		return nil, errors.New("s3 state: no bucket name")
+	}
+	opts := []func(*config.LoadOptions) error{
+		config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
+		config.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
+		// acco does not run with EC2 instance roles; asking the metadata
+		// service would only add a slow failure (OpenStack has one too).
+		config.WithEC2IMDSClientEnableState(imds.ClientDisabled),
+	}
+	if cfg.Region != "" {
+		opts = append(opts, config.WithRegion(cfg.Region))
+	}
+	if cfg.Credentials != nil {
+		opts = append(opts, config.WithCredentialsProvider(cfg.Credentials))
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("s3 state: load AWS configuration: %w", err)
+	}
+	if awsCfg.Region == "" {
+		return nil, fmt.Errorf("s3 state: no region for bucket %s: add region=REGION to the state URL", cfg.Bucket)
+	}
+	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		if cfg.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.Endpoint)
+		}
+		o.UsePathStyle = cfg.PathStyle
+		if cfg.HTTPClient != nil {
+			// Set here rather than in LoadDefaultConfig, which refuses a
+			// plain *http.Client when AWS_CA_BUNDLE is set.
+			o.HTTPClient = cfg.HTTPClient
+		}
+		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+	})
+	return &S3Blob{client: client, bucket: cfg.Bucket, region: awsCfg.Region}, nil
+}
+
+// Bucket returns the bucket name.
+func (b *S3Blob) Bucket() string { return b.bucket }
+
+// apiError returns the S3 error code and HTTP status of err, when known.
+func apiError(err error) (code string, status int) {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		code = ae.ErrorCode()
+	}
+	var se interface{ HTTPStatusCode() int }
+	if errors.As(err, &se) {
+		status = se.HTTPStatusCode()
+	}
+	return code, status
+}
+
+func isNotFound(code string, status int) bool {
+	return code == "NoSuchKey" || (status == http.StatusNotFound && (code == "" || code == "NotFound"))
+}
+
+func isConflict(code string, status int) bool {
+	return code == "ConditionalRequestConflict" || (status == http.StatusConflict && code != "BucketAlreadyExists" && code != "BucketAlreadyOwnedByYou")
+}
+
+// objectError turns an SDK error on an object operation into one that says
+// what happened, wrapping ErrNotFound or ErrPrecondition when it is one.
+func (b *S3Blob) objectError(err error) error {
+	code, status := apiError(err)
+	switch {
+	case code == "PreconditionFailed" || status == http.StatusPreconditionFailed:
+		return ErrPrecondition
+	case code == "NoSuchBucket":
+		return fmt.Errorf("bucket %s does not exist: run acco bootstrap", b.bucket)
+	case isNotFound(code, status):
+		return ErrNotFound
+	}
+	return err
+}
+
+// Get implements Blob.
+func (b *S3Blob) Get(ctx context.Context, key string) ([]byte, string, error) {
+	if err := checkKey(key); err != nil {
+		return nil, "", fmt.Errorf("get %s: %w", key, err)
+	}
+	out, err := b.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &b.bucket, Key: &key})
+	if err != nil {
+		return nil, "", fmt.Errorf("get %s: %w", key, b.objectError(err))
+	}
+	defer out.Body.Close()
+	data, err := io.ReadAll(out.Body)
+	if err != nil {
+		return nil, "", fmt.Errorf("get %s: read body: %w", key, err)
+	}
+	etag := trimETag(aws.ToString(out.ETag))
+	if etag == "" {
+		return nil, "", fmt.Errorf("get %s: the server sent no ETag", key)
+	}
+	return data, etag, nil
+}
+
+// Put implements Blob.
+func (b *S3Blob) Put(ctx context.Context, key string, data []byte, cond Cond) (string, error) {
+	etag, err := b.put(ctx, key, data, cond)
+	if err != nil {
+		return "", fmt.Errorf("put %s (%s): %w", key, cond, err)
+	}
+	return etag, nil
+}
+
+func (b *S3Blob) put(ctx context.Context, key string, data []byte, cond Cond) (string, error) {
+	if err := checkKey(key); err != nil {
+		return "", err
+	}
+	if err := cond.valid(); err != nil {
+		return "", err
+	}
+	in := &s3.PutObjectInput{
+		Bucket:        &b.bucket,
+		Key:           &key,
+		ContentLength: aws.Int64(int64(len(data))),
+		ContentType:   aws.String("application/json"),
+	}
+	match, isMatch := cond.Match()
+	switch {
+	case cond == IfNoneMatch:
+		in.IfNoneMatch = aws.String("*")
+	case isMatch:
+		in.IfMatch = aws.String(match)
+	}
+	for attempt := 0; ; attempt++ {
+		in.Body = bytes.NewReader(data)
+		out, err := b.client.PutObject(ctx, in)
+		if err == nil {
+			if etag := trimETag(aws.ToString(out.ETag)); etag != "" {
+				return etag, nil
+			}
+			// A single-part upload without SSE-KMS/SSE-C has the MD5 of
+			// its content as ETag. If that guess is wrong, the next
+			// conditional write fails: safe.
+			sum := md5.Sum(data)
+			return hex.EncodeToString(sum[:]), nil
+		}
+		code, status := apiError(err)
+		if cond != "" && isConflict(code, status) {
+			if attempt < conflictRetries {
+				if err := sleepBackoff(ctx, attempt); err != nil {
+					return "", err
+				}
+				continue
+			}
+			return "", fmt.Errorf("concurrent conditional writes kept conflicting: %w", ErrPrecondition)
+		}
+		if isMatch && code == "NoSuchKey" {
+			// AWS answers If-Match on a missing object with 404.
+			return "", fmt.Errorf("object does not exist: %w", ErrPrecondition)
+		}
+		return "", b.objectError(err)
+	}
+}
+
+// sleepBackoff waits before retry attempt+1: exponential with jitter.
+func sleepBackoff(ctx context.Context, attempt int) error {
+	d := conflictBackoff << attempt
+	d += rand.N(d)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Delete implements Blob. See S3Blob for how IfMatch is enforced.
+func (b *S3Blob) Delete(ctx context.Context, key string, cond Cond) error {
+	if err := b.delete(ctx, key, cond); err != nil {
+		return fmt.Errorf("delete %s (%s): %w", key, cond, err)
+	}
+	return nil
+}
+
+func (b *S3Blob) delete(ctx context.Context, key string, cond Cond) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	if err := cond.valid(); err != nil {
+		return err
+	}
+	if cond == IfNoneMatch {
+		return errors.New("delete takes no If-None-Match condition")
+	}
+	in := &s3.DeleteObjectInput{Bucket: &b.bucket, Key: &key}
+	if match, ok := cond.Match(); ok {
+		_, cur, err := b.Get(ctx, key)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return nil
+		case err != nil:
+			return err
+		case cur != match:
+			return fmt.Errorf("ETag is %s: %w", cur, ErrPrecondition)
+		}
+		in.IfMatch = aws.String(match)
+	}
+	for attempt := 0; ; attempt++ {
+		_, err := b.client.DeleteObject(ctx, in)
+		if err == nil {
+			return nil
+		}
+		code, status := apiError(err)
+		if in.IfMatch != nil && isConflict(code, status) {
+			if attempt < conflictRetries {
+				if err := sleepBackoff(ctx, attempt); err != nil {
+					return err
+				}
+				continue
+			}
+			return fmt.Errorf("concurrent conditional operations kept conflicting: %w", ErrPrecondition)
+		}
+		err = b.objectError(err)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		return err
+	}
+}
+
+// List implements Blob.
+func (b *S3Blob) List(ctx context.Context, prefix string) ([]string, error) {
+	var keys []string
+	p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{Bucket: &b.bucket, Prefix: &prefix})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", prefix, b.objectError(err))
+		}
+		for _, o := range page.Contents {
+			keys = append(keys, aws.ToString(o.Key))
+		}
+	}
+	return keys, nil
+}
+
+// EnsureBucket makes the bucket ready for acco's state, as acco bootstrap
+// does. A missing bucket is created with the marker object MarkerKey. An
+// existing bucket is accepted if it has the marker, or is empty (it is then
+// adopted and the marker written); a bucket that holds other objects, or
+// that belongs to someone else, is refused with an error wrapping
+// ErrForeignBucket. Then versioning is turned on unless it already is.
+// Running it again on a ready bucket changes nothing and reports so.
+func (b *S3Blob) EnsureBucket(ctx context.Context) (BootstrapReport, error) {
+	var rep BootstrapReport
+	exists, err := b.bucketExists(ctx)
+	if err != nil {
+		return rep, err
+	}
+	if !exists {
+		created, err := b.createBucket(ctx)
+		if err != nil {
+			return rep, err
+		}
+		rep.BucketCreated = created
+	}
+
+	switch _, _, err := b.Get(ctx, MarkerKey); {
+	case err == nil:
+	case !errors.Is(err, ErrNotFound):
+		return rep, fmt.Errorf("bootstrap bucket %s: %w", b.bucket, err)
+	default:
+		if !rep.BucketCreated {
+			out, err := b.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &b.bucket, MaxKeys: aws.Int32(1)})
+			if err != nil {
+				return rep, fmt.Errorf("bootstrap bucket %s: list objects: %w", b.bucket, b.objectError(err))
+			}
+			if len(out.Contents) > 0 {
+				return rep, fmt.Errorf("bucket %s already holds objects and was not created by acco (no %s): %w; choose another bucket name in environments/defaults.yaml (state.bucket)",
+					b.bucket, MarkerKey, ErrForeignBucket)
+			}
+		}
+		switch _, err := b.Put(ctx, MarkerKey, markerBody(time.Now()), IfNoneMatch); {
+		case errors.Is(err, ErrPrecondition): // another bootstrap just wrote it
+		case err != nil:
+			return rep, fmt.Errorf("bootstrap bucket %s: %w", b.bucket, err)
+		default:
+			rep.MarkerWritten = true
+		}
+	}
+
+	v, err := b.client.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: &b.bucket})
+	if err != nil {
+		return rep, fmt.Errorf("bootstrap bucket %s: get versioning: %w", b.bucket, err)
+	}
+	if v.Status != types.BucketVersioningStatusEnabled {
+		_, err := b.client.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{
+			Bucket:                  &b.bucket,
+			VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled},
+		})
+		if err != nil {
+			return rep, fmt.Errorf("bootstrap bucket %s: turn versioning on: %w", b.bucket, err)
+		}
+		rep.VersioningEnabled = true
+	}
+	return rep, nil
+}
+
+// bucketExists reports whether the bucket exists and these credentials may
+// use it.
+func (b *S3Blob) bucketExists(ctx context.Context) (bool, error) {
+	_, err := b.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &b.bucket})
+	if err == nil {
+		return true, nil
+	}
+	code, status := apiError(err)
+	switch {
+	case status == http.StatusNotFound || code == "NoSuchBucket" || code == "NotFound":
+		return false, nil
+	case status == http.StatusForbidden:
+		return false, fmt.Errorf("bucket %s exists but these credentials may not use it: it belongs to another account (%w; choose another bucket name in environments/defaults.yaml state.bucket), or the S3 credentials are wrong",
+			b.bucket, ErrForeignBucket)
+	}
+	return false, fmt.Errorf("bootstrap bucket %s: %w", b.bucket, err)
+}
+
+// createBucket creates the bucket; false when it turned out to exist
+// already and be ours.
+func (b *S3Blob) createBucket(ctx context.Context) (bool, error) {
+	in := &s3.CreateBucketInput{Bucket: &b.bucket}
+	if b.region != "us-east-1" {
+		in.CreateBucketConfiguration = &types.CreateBucketConfiguration{
+			LocationConstraint: types.BucketLocationConstraint(b.region),
+		}
+	}
+	_, err := b.client.CreateBucket(ctx, in)
+	if err == nil {
+		return true, nil
+	}
+	switch code, _ := apiError(err); code {
+	case "BucketAlreadyOwnedByYou":
+		return false, nil
+	case "BucketAlreadyExists":
+		return false, fmt.Errorf("bucket %s is taken by someone else: %w; choose another bucket name in environments/defaults.yaml (state.bucket)",
+			b.bucket, ErrForeignBucket)
+	}
+	return false, fmt.Errorf("create bucket %s: %w", b.bucket, err)
+}

@@ -1,0 +1,161 @@
+package state
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// StateKey returns the key of env's state: ENV/state.json.
+func StateKey(env string) string { return env + "/state.json" }
+
+// LockKey returns the key of env's lock: ENV/lock.json.
+func LockKey(env string) string { return env + "/lock.json" }
+
+// checkEnv refuses environment names that would not make one clean key
+// segment.
+func checkEnv(env string) error {
+	if env == "" || env == "." || env == ".." || strings.ContainsAny(env, `/\`) || strings.HasPrefix(env, ".") {
+		return fmt.Errorf("invalid environment name %q", env)
+	}
+	return nil
+}
+
+// Store reads and writes environments' states in a Blob.
+type Store struct {
+	blob Blob
+}
+
+// NewStore returns a Store over b.
+func NewStore(b Blob) *Store {
+	return &Store{blob: b}
+}
+
+// Read returns env's state and its ETag, to pass to Write. When env has no
+// state yet the error wraps ErrNotFound.
+func (s *Store) Read(ctx context.Context, env string) (*State, string, error) {
+	if err := checkEnv(env); err != nil {
+		return nil, "", fmt.Errorf("read state: %w", err)
+	}
+	key := StateKey(env)
+	data, etag, err := s.blob.Get(ctx, key)
+	if err != nil {
+		return nil, "", fmt.Errorf("read state %s: %w", key, err)
+	}
+	st, err := Decode(data)
+	if err != nil {
+		return nil, "", fmt.Errorf("read state %s: %w", key, err)
+	}
+	if st.Env != env {
+		return nil, "", fmt.Errorf("read state %s: it is the state of environment %q", key, st.Env)
+	}
+	return st, etag, nil
+}
+
+// Raw returns env's state as stored, for acco state pull. When env has no
+// state yet the error wraps ErrNotFound.
+func (s *Store) Raw(ctx context.Context, env string) ([]byte, error) {
+	if err := checkEnv(env); err != nil {
+		return nil, fmt.Errorf("read state: %w", err)
+	}
+	data, _, err := s.blob.Get(ctx, StateKey(env))
+	if err != nil {
+		return nil, fmt.Errorf("read state %s: %w", StateKey(env), err)
+	}
+	return data, nil
+}
+
+// Write stores st as env's state, written at serial st.Serial+1, and
+// returns the new ETag. On success st.Serial is set to the serial written,
+// so that st and the returned ETag can be passed to the next Write; on
+// failure st is unchanged.
+//
+// The write is conditional: etag "" means there must be no state yet
+// (If-None-Match), any other etag means the stored state must still have
+// that ETag (If-Match); otherwise the error wraps ErrConflict (and so
+// ErrPrecondition). Before writing, Write refuses a st for another
+// environment, a st whose lineage differs from the stored one
+// (ErrLineage), whose serial is lower than the stored one (ErrSerial), or
+// whose format version is newer than FormatVersion (ErrFormat); a stored
+// state of a newer format is also refused (ErrFormat).
+//
+// When the answer to a write that succeeded is lost and the client's retry
+// then fails its condition, Write finds its own bytes stored and succeeds.
+func (s *Store) Write(ctx context.Context, env string, st *State, etag string) (string, error) {
+	if err := checkEnv(env); err != nil {
+		return "", fmt.Errorf("write state: %w", err)
+	}
+	key := StateKey(env)
+	newEtag, serial, err := s.write(ctx, env, key, st, trimETag(etag))
+	if err != nil {
+		return "", fmt.Errorf("write state %s: %w", key, err)
+	}
+	st.Serial = serial
+	return newEtag, nil
+}
+
+func (s *Store) write(ctx context.Context, env, key string, st *State, etag string) (string, uint64, error) {
+	switch {
+	case st.FormatVersion > FormatVersion:
+		return "", 0, fmt.Errorf("format_version %d is newer than this acco understands (%d): %w", st.FormatVersion, FormatVersion, ErrFormat)
+	case st.Env != env:
+		return "", 0, fmt.Errorf("the state is for environment %q, not %q", st.Env, env)
+	case st.Lineage == "":
+		return "", 0, errors.New("the state has no lineage")
+	}
+
+	curData, curEtag, err := s.blob.Get(ctx, key)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		if etag != "" {
+			return "", 0, fmt.Errorf("the state was deleted since it was read: %w", ErrConflict)
+		}
+	case err != nil:
+		return "", 0, err
+	default:
+		cur, err := Decode(curData)
+		if err != nil {
+			return "", 0, fmt.Errorf("stored state: %w", err)
+		}
+		if cur.Lineage != st.Lineage {
+			return "", 0, fmt.Errorf("stored state has lineage %s, this one %s: it belongs to another history of %s: %w",
+				cur.Lineage, st.Lineage, env, ErrLineage)
+		}
+		if etag == "" {
+			return "", 0, fmt.Errorf("a state already exists (serial %d): %w", cur.Serial, ErrConflict)
+		}
+		if curEtag != etag {
+			return "", 0, fmt.Errorf("stored state (serial %d) is not the one read: %w", cur.Serial, ErrConflict)
+		}
+		if st.Serial < cur.Serial {
+			return "", 0, fmt.Errorf("stored state has serial %d, this one %d (older): %w", cur.Serial, st.Serial, ErrSerial)
+		}
+	}
+
+	next := *st
+	next.Serial = st.Serial + 1
+	data, err := next.Encode()
+	if err != nil {
+		return "", 0, err
+	}
+	cond := IfNoneMatch
+	if etag != "" {
+		cond = IfMatch(etag)
+	}
+	newEtag, err := s.blob.Put(ctx, key, data, cond)
+	if errors.Is(err, ErrPrecondition) {
+		// Either someone wrote in between, or our own write landed and
+		// its answer was lost: compare what is stored with what we wrote.
+		got, gotEtag, gerr := s.blob.Get(ctx, key)
+		if gerr == nil && bytes.Equal(got, data) {
+			return gotEtag, next.Serial, nil
+		}
+		return "", 0, fmt.Errorf("someone wrote it in between: %w", ErrConflict)
+	}
+	if err != nil {
+		return "", 0, err
+	}
+	return newEtag, next.Serial, nil
+}
