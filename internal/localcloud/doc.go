@@ -1,0 +1,12 @@
+// Package localcloud runs an offline double of OVHcloud Public Cloud on
+// loopback: Keystone, Nova, Neutron and Glance (package openstack), the OVH
+// API with managed PostgreSQL clusters backed by real PostgreSQL servers
+// (packages ovhapi and pgserver), and S3 (gofakes3 over a persistent
+// journal, package s3store), behind knobs that add latency and faults
+// (package knobs).
+//
+// Serve runs it in the foreground; Up starts it in the background through
+// `acco local serve`, Down stops it, Status reports on it and Exports prints
+// the variables that point every client at it. Everything it holds lives
+// under one directory, so a stopped cloud comes back as it was.
+package localcloud
