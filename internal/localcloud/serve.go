@@ -56,16 +56,19 @@ type Options struct {
 
 // Info describes a running local cloud; Serve writes it to local.json.
 type Info struct {
-	PID       int       `json:"pid"`
-	Started   time.Time `json:"started"`
-	Dir       string    `json:"dir"`
-	APIURL    string    `json:"api_url"` // OpenStack services and the OVH API
-	S3URL     string    `json:"s3_url"`
-	Postgres  bool      `json:"postgres"` // clusters run on real PostgreSQL servers
-	Options   Options   `json:"options"`
-	Regions   []string  `json:"regions"`
-	StateBkt  string    `json:"state_bucket"`
-	Endpoints Endpoints `json:"endpoints"`
+	PID      int       `json:"pid"`
+	Started  time.Time `json:"started"`
+	Dir      string    `json:"dir"`
+	APIURL   string    `json:"api_url"` // OpenStack services and the OVH API
+	S3URL    string    `json:"s3_url"`
+	Postgres bool      `json:"postgres"` // clusters run on real PostgreSQL servers
+	// PostgresNote says why clusters do not run on real servers, when
+	// --postgres auto found none it could use.
+	PostgresNote string    `json:"postgres_note,omitempty"`
+	Options      Options   `json:"options"`
+	Regions      []string  `json:"regions"`
+	StateBkt     string    `json:"state_bucket"`
+	Endpoints    Endpoints `json:"endpoints"`
 }
 
 // Endpoints are the URLs clients are given.
@@ -134,6 +137,7 @@ type Cloud struct {
 	log  *os.File
 	lock *os.File
 
+	pgNote      string
 	apiLn, s3Ln net.Listener
 	saveMu      sync.Mutex
 }
@@ -173,15 +177,16 @@ func Start(ctx context.Context, opts Options) (*Cloud, error) {
 	}
 	api := "http://" + c.apiLn.Addr().String()
 	c.info = Info{
-		PID:      os.Getpid(),
-		Started:  time.Now().UTC(),
-		Dir:      opts.Dir,
-		APIURL:   api,
-		S3URL:    "http://" + c.s3Ln.Addr().String(),
-		Postgres: c.pg != nil,
-		Options:  opts,
-		Regions:  c.os.Regions(),
-		StateBkt: StateBucket,
+		PID:          os.Getpid(),
+		Started:      time.Now().UTC(),
+		Dir:          opts.Dir,
+		APIURL:       api,
+		S3URL:        "http://" + c.s3Ln.Addr().String(),
+		Postgres:     c.pg != nil,
+		PostgresNote: c.pgNote,
+		Options:      opts,
+		Regions:      c.os.Regions(),
+		StateBkt:     StateBucket,
 		Endpoints: Endpoints{
 			Identity: api + "/identity/v3",
 			OVH:      api + "/1.0",
@@ -222,8 +227,9 @@ func (c *Cloud) openBackends(ctx context.Context) error {
 	if o.Postgres != PostgresOff {
 		pg, err := pgserver.Open(ctx, filepath.Join(o.Dir, pgDir), pgserver.Options{ListenAddress: o.Listen})
 		switch {
-		case errors.Is(err, pgserver.ErrNoBinaries) && o.Postgres == PostgresAuto:
-			// No PostgreSQL installed: clusters get endpoints that lead nowhere.
+		case err != nil && o.Postgres == PostgresAuto:
+			// No usable PostgreSQL: clusters get endpoints that lead nowhere.
+			c.pgNote = err.Error()
 		case err != nil:
 			return fmt.Errorf("local PostgreSQL: %w", err)
 		default:

@@ -1,0 +1,63 @@
+# acco: a thin façade over the acco binary, as the team used Terraform + Ansible.
+#   make test                 everything CI runs
+#   make validate ENV=prod    check an environment, offline
+#   make init ENV=prod        valid YAML + credentials present + state reachable
+# credentials.sh (git-ignored; see credentials.sh.example) is sourced when present.
+
+ENV ?= test
+SHELL := /bin/bash
+GO ?= go
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+ACCO := bin/acco
+# Commands that talk to OVH read credentials.sh when it exists.
+WITH_CREDS := $(if $(wildcard credentials.sh),source ./credentials.sh &&,)
+
+.PHONY: all build test lint fmt-check vet staticcheck unit fuzz deps validate init bootstrap demo local-down clean
+
+all: build
+
+build: ## build bin/acco
+	$(GO) build -o $(ACCO) ./cmd/acco
+
+test: deps fmt-check vet staticcheck unit ## gofmt, vet, staticcheck and the race-enabled tests
+
+deps: ## install the Debian packages the tests use, when missing
+	@scripts/ensure-deps.sh
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+staticcheck:
+	$(GO) run $(STATICCHECK) ./...
+
+unit:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+lint: fmt-check vet staticcheck
+
+fuzz: ## run each fuzz target for a while
+	$(GO) test ./internal/spec -run '^$$' -fuzz FuzzLoad -fuzztime 30s
+	$(GO) test ./state -run '^$$' -fuzz FuzzDecode -fuzztime 30s
+
+validate: build ## acco validate $(ENV)
+	$(ACCO) validate $(ENV)
+
+init: build ## validate, check credentials, reach the state bucket
+	$(WITH_CREDS) $(ACCO) init $(ENV)
+
+bootstrap: build ## create the state bucket (idempotent)
+	$(WITH_CREDS) $(ACCO) bootstrap
+
+demo: build ## acco's job end to end on the local cloud (no OVH account needed)
+	@scripts/ensure-deps.sh
+	ENV=$(ENV) scripts/demo.sh
+
+local-down: build ## stop the local cloud
+	$(ACCO) local down
+
+clean:
+	rm -rf bin

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/accoreboot/acco/internal/spec"
+	"github.com/accoreboot/acco/state"
+)
+
+// bootstrapResult is one bucket in the JSON document of `acco bootstrap`.
+type bootstrapResult struct {
+	Location string                `json:"location"`
+	Envs     []string              `json:"envs"`
+	Changed  bool                  `json:"changed"`
+	Report   state.BootstrapReport `json:"report"`
+}
+
+func (a *app) bootstrapCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "bootstrap [ENV...]",
+		Short: "Create the state bucket with versioning on (idempotent)",
+		Long: `Bootstrap creates the bucket that holds state and locks, turns versioning on
+and marks the bucket as acco's. Run it once per OVH account; running it again
+changes nothing and says so. A bucket of that name that exists but was not
+made by acco is refused. The bucket comes from the state section of the
+environments (all of them unless ENV is given), or from --state / ACCO_STATE.`,
+		Example: "  acco bootstrap\n  ACCO_STATE=file://$HOME/.acco/state acco bootstrap",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			targets, err := a.bootstrapTargets(args)
+			if err != nil {
+				return err
+			}
+			var results []bootstrapResult
+			h := a.human()
+			for _, t := range targets {
+				blob, err := state.OpenBlob(ctx, t.Location)
+				if err != nil {
+					return fmt.Errorf("open state at %s: %w", redactURL(t.Location), err)
+				}
+				ensurer, ok := blob.(state.Bootstrapper)
+				if !ok {
+					return fmt.Errorf("state at %s cannot be bootstrapped by acco", redactURL(t.Location))
+				}
+				report, err := ensurer.EnsureBucket(ctx)
+				if err != nil {
+					return fmt.Errorf("bootstrap %s: %w", redactURL(t.Location), err)
+				}
+				t.Report = report
+				t.Changed = report.Changed()
+				results = append(results, t)
+				if t.Changed {
+					h.printf("%s: %s\n", redactURL(t.Location), report)
+				} else {
+					h.printf("%s: nothing to do: the bucket exists, is acco's and has versioning on\n", redactURL(t.Location))
+				}
+			}
+			if a.json {
+				return a.printJSON(results)
+			}
+			return nil
+		},
+	}
+}
+
+// bootstrapTargets lists the distinct state locations to bootstrap.
+func (a *app) bootstrapTargets(names []string) ([]bootstrapResult, error) {
+	if a.stateURL != "" || a.getenv("ACCO_STATE") != "" {
+		loc, _, err := a.stateLocation(nil)
+		if err != nil {
+			return nil, err
+		}
+		return []bootstrapResult{{Location: loc, Envs: names}}, nil
+	}
+	if len(names) == 0 {
+		all, err := spec.Names(a.envDir)
+		if err != nil {
+			return nil, err
+		}
+		names = all
+	}
+	var out []bootstrapResult
+	index := map[string]int{}
+	for _, name := range names {
+		env, err := a.loadEnv(name)
+		if err != nil {
+			return nil, err
+		}
+		loc, _, err := a.stateLocation(env)
+		if err != nil {
+			return nil, err
+		}
+		if i, ok := index[loc]; ok {
+			out[i].Envs = append(out[i].Envs, name)
+			continue
+		}
+		index[loc] = len(out)
+		out = append(out, bootstrapResult{Location: loc, Envs: []string{name}})
+	}
+	return out, nil
+}

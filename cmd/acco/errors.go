@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/accoreboot/acco/state"
+)
+
+// Exit codes, as in DESIGN.md.
+const (
+	exitOK      = 0
+	exitError   = 1
+	exitChanges = 2
+	exitLocked  = 3
+)
+
+// exitError carries an explicit exit code, for results that are not
+// failures (changes present) or that were already reported.
+type codedError struct {
+	code     int
+	err      error
+	reported bool // the command already printed everything the user needs
+}
+
+func (e *codedError) Error() string { return e.err.Error() }
+func (e *codedError) Unwrap() error { return e.err }
+
+// hinted is an error that knows what the user should do next.
+type hinted struct {
+	err  error
+	hint string
+}
+
+func (e *hinted) Error() string { return e.err.Error() }
+func (e *hinted) Unwrap() error { return e.err }
+
+// withHint attaches advice to err; it is printed once, after the message.
+func withHint(err error, format string, args ...any) error {
+	return &hinted{err: err, hint: fmt.Sprintf(format, args...)}
+}
+
+// exitCode maps an error to the process exit code.
+func exitCode(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var coded *codedError
+	if errors.As(err, &coded) {
+		return coded.code
+	}
+	if errors.Is(err, state.ErrLocked) {
+		return exitLocked
+	}
+	return exitError
+}
+
+// jsonError is the document printed on stdout when a command fails under --json.
+type jsonError struct {
+	Error    string          `json:"error"`
+	Hint     string          `json:"hint,omitempty"`
+	ExitCode int             `json:"exit_code"`
+	Holder   *state.LockInfo `json:"holder,omitempty"`
+}
+
+// finish reports err the way the user asked for and returns the exit code.
+func (a *app) finish(err error) int {
+	code := exitCode(err)
+	if err == nil {
+		return code
+	}
+	var coded *codedError
+	if errors.As(err, &coded) && coded.reported {
+		return code
+	}
+	msg := err.Error()
+	if errors.Is(err, context.Canceled) {
+		msg = "interrupted: " + msg
+	}
+	var hint string
+	var h *hinted
+	if errors.As(err, &h) {
+		hint = h.hint
+	}
+	fmt.Fprintf(a.err, "Error: %s\n", msg)
+	if hint != "" {
+		fmt.Fprintf(a.err, "Hint: %s\n", hint)
+	}
+	if a.json {
+		doc := jsonError{Error: msg, Hint: hint, ExitCode: code}
+		var lockErr *state.LockError
+		if errors.As(err, &lockErr) {
+			holder := lockErr.Holder
+			doc.Holder = &holder
+		}
+		enc := json.NewEncoder(a.out)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(doc)
+	}
+	return code
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian packages acco's tests use, only those that are missing.
+# Safe to run repeatedly; does nothing when everything is present.
+set -euo pipefail
+
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+pg_have() { compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; }
+
+have git || need+=(git)
+have make || need+=(make)
+pg_have || need+=(postgresql)
+have openstack || need+=(python3-openstackclient)
+[ -x /usr/bin/aws ] || need+=(awscli)
+
+if [ ${#need[@]} -eq 0 ]; then
+	exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+	echo "missing packages: ${need[*]}; install them with: sudo apt-get install -y ${need[*]}" >&2
+	exit 1
+fi
+echo "installing: ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
