@@ -5,8 +5,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestFaultsAsClientsSeeThem(t *testing.T) {
@@ -25,8 +27,8 @@ func TestFaultsAsClientsSeeThem(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(string(tt.fault), func(t *testing.T) {
 			var handled atomic.Int32
-			var logBuf bytes.Buffer
-			k, err := New(Config{FaultRate: 1, Faults: []Fault{tt.fault}, SlowBy: 1}, NewLog(&logBuf))
+			logged := &signalWriter{wrote: make(chan struct{}, 1)}
+			k, err := New(Config{FaultRate: 1, Faults: []Fault{tt.fault}, SlowBy: 1}, NewLog(logged))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -55,8 +57,14 @@ func TestFaultsAsClientsSeeThem(t *testing.T) {
 			if got := handled.Load() == 1; got != tt.wantHandled {
 				t.Errorf("handled = %v, want %v", got, tt.wantHandled)
 			}
-			srv.Close()
-			entries, err := ReadLog(&logBuf)
+			// The log line is written when the handler returns, which for a
+			// dropped connection may be after the client saw the error.
+			select {
+			case <-logged.wrote:
+			case <-time.After(10 * time.Second):
+				t.Fatal("no request log entry")
+			}
+			entries, err := ReadLog(bytes.NewReader(logged.bytes()))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -65,6 +73,30 @@ func TestFaultsAsClientsSeeThem(t *testing.T) {
 			}
 		})
 	}
+}
+
+// signalWriter is a request log destination that tells when it was written.
+type signalWriter struct {
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	wrote chan struct{}
+}
+
+func (w *signalWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n, err := w.buf.Write(p)
+	select {
+	case w.wrote <- struct{}{}:
+	default:
+	}
+	return n, err
+}
+
+func (w *signalWriter) bytes() []byte {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return bytes.Clone(w.buf.Bytes())
 }
 
 func TestFaultsAreSeededAndAtTheRate(t *testing.T) {
