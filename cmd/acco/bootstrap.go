@@ -52,9 +52,9 @@ environments (all of them unless ENV is given), or from --state / ACCO_STATE.`,
 				t.Changed = report.Changed()
 				results = append(results, t)
 				if t.Changed {
-					h.printf("%s: %s\n", redactURL(t.Location), report)
+					h.printf("%s: %s\n", describeLocation(t.Location), report)
 				} else {
-					h.printf("%s: nothing to do: the bucket exists, is acco's and has versioning on\n", redactURL(t.Location))
+					h.printf("%s: nothing to do: the bucket exists, is acco's and has versioning on\n", describeLocation(t.Location))
 				}
 			}
 			if a.json {

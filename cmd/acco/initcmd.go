@@ -167,12 +167,12 @@ func (a *app) checkState(ctx context.Context, name, loc, source string) check {
 	st, _, err := state.NewStore(blob).Read(ctx, name)
 	switch {
 	case errors.Is(err, state.ErrNotFound):
-		c.Detail = fmt.Sprintf("%s reachable, no state for %s yet", redactURL(loc), name)
+		c.Detail = fmt.Sprintf("%s reachable, no state for %s yet", describeLocation(loc), name)
 	case err != nil:
 		c.Detail = fmt.Sprintf("%s: %v (is the bucket bootstrapped? run acco bootstrap)", redactURL(loc), err)
 		return c
 	default:
-		c.Detail = fmt.Sprintf("%s reachable, serial %d, %d resources", redactURL(loc), st.Serial, len(st.Resources))
+		c.Detail = fmt.Sprintf("%s reachable, serial %d, %d resources", describeLocation(loc), st.Serial, len(st.Resources))
 	}
 	info, err := state.NewLocker(blob).Status(ctx, name)
 	if err != nil {

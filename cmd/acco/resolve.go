@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"strings"
 
 	"github.com/accoreboot/acco/internal/spec"
 	"github.com/accoreboot/acco/state"
@@ -77,6 +78,27 @@ func (a *app) envAndState(ctx context.Context, name string) (*spec.Environment, 
 		return nil, nil, err
 	}
 	return env, blob, nil
+}
+
+// describeLocation renders a state location for people: the bucket or
+// directory first, then where it is served from.
+func describeLocation(loc string) string {
+	u, err := url.Parse(loc)
+	if err != nil || u.Scheme != "s3" {
+		return redactURL(loc)
+	}
+	q := u.Query()
+	var details []string
+	if e := q.Get("endpoint"); e != "" {
+		details = append(details, e)
+	}
+	if r := q.Get("region"); r != "" {
+		details = append(details, "region "+r)
+	}
+	if len(details) == 0 {
+		return "s3://" + u.Host
+	}
+	return fmt.Sprintf("s3://%s (%s)", u.Host, strings.Join(details, ", "))
 }
 
 // redactURL drops any user information from a location before it is shown.
