@@ -99,6 +99,15 @@ func TestNewRejectsBadConfig(t *testing.T) {
 func TestLifecycle(t *testing.T) {
 	e := newEnv(t, nil)
 
+	var details struct {
+		Account string `json:"account"`
+		Method  string `json:"method"`
+	}
+	e.must("GET", "/auth/details", "", &details)
+	if details.Account == "" || details.Method != "account" {
+		t.Fatalf("auth details %+v", details)
+	}
+
 	var projects []string
 	e.must("GET", "/cloud/project", "", &projects)
 	if !slices.Equal(projects, []string{projTest, projProd}) {

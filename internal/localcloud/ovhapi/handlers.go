@@ -21,6 +21,7 @@ const pgPrefix = "/cloud/project/{serviceName}/database/postgresql/{clusterId}"
 func (a *API) routes() []route {
 	return []route{
 		{method: "GET", path: "/auth/time", model: "long", noAuth: true, handle: a.authTime},
+		{method: "GET", path: "/auth/details", model: "auth.Details", handle: a.authDetails},
 		{method: "GET", path: "/cloud/project", model: "string[]", handle: a.listProjects},
 		{method: "GET", path: "/cloud/project/{serviceName}", model: "cloud.ProjectWithIAM", handle: a.getProject},
 		{method: "GET", path: "/cloud/project/{serviceName}/database/availability", model: "cloud.project.database.Availability[]", handle: a.getAvailability},
@@ -108,6 +109,45 @@ func requireReady(c *cluster, now time.Time) *apiError {
 
 func (a *API) authTime(rq *request) (any, *apiError) {
 	return rq.now.Unix(), nil
+}
+
+// authDetails describes the credential that signed the call, as OVH's
+// GET /auth/details does for an application-key credential.
+func (a *API) authDetails(rq *request) (any, *apiError) {
+	ak := rq.r.Header.Get("X-Ovh-Application")
+	var appID int64
+	for _, b := range []byte(ak) {
+		appID = (appID*31 + int64(b)) % 1000000
+	}
+	return authDetails{
+		Account:       localAccount,
+		AllowedRoutes: []accessRule{{Method: "GET", Path: "/*"}, {Method: "POST", Path: "/*"}, {Method: "PUT", Path: "/*"}, {Method: "DELETE", Path: "/*"}},
+		ApplicationID: appID,
+		Description:   "acco local cloud credential",
+		Method:        "account",
+		Roles:         []string{},
+		User:          nil,
+	}, nil
+}
+
+// localAccount is the OVH account (nichandle) of the local cloud.
+const localAccount = "ac00000-ovh"
+
+// authDetails is auth.Details.
+type authDetails struct {
+	Account       string       `json:"account"`
+	AllowedRoutes []accessRule `json:"allowedRoutes"`
+	ApplicationID int64        `json:"applicationId"`
+	Description   string       `json:"description"`
+	Method        string       `json:"method"`
+	Roles         []string     `json:"roles"`
+	User          *string      `json:"user"`
+}
+
+// accessRule is auth.AccessRule.
+type accessRule struct {
+	Method string `json:"method"`
+	Path   string `json:"path"`
 }
 
 func (a *API) listProjects(*request) (any, *apiError) {

@@ -46,16 +46,30 @@ type schemaProp struct {
 	Required  bool   `json:"required"`
 }
 
-// loadSchema reads testdata/models.json.
+// loadSchema reads testdata/models.json, plus the few models of OVH's /auth
+// API (not part of the /cloud schema) from testdata/auth-models.json.
 func loadSchema(t testing.TB) *schema {
 	t.Helper()
-	data, err := os.ReadFile("testdata/models.json")
-	if err != nil {
-		t.Fatalf("schema: %v", err)
-	}
 	var s schema
-	if err := json.Unmarshal(data, &s); err != nil {
-		t.Fatalf("schema: %v", err)
+	for _, file := range []string{"testdata/models.json", "testdata/auth-models.json"} {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatalf("schema: %v", err)
+		}
+		var part schema
+		if err := json.Unmarshal(data, &part); err != nil {
+			t.Fatalf("schema %s: %v", file, err)
+		}
+		s.APIs = append(s.APIs, part.APIs...)
+		if s.Models == nil {
+			s.Models = map[string]schemaModel{}
+		}
+		for name, m := range part.Models {
+			if _, dup := s.Models[name]; dup {
+				t.Fatalf("schema %s: model %s defined twice", file, name)
+			}
+			s.Models[name] = m
+		}
 	}
 	return &s
 }
