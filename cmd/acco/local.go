@@ -59,7 +59,7 @@ func (f *localFlags) register(cmd *cobra.Command) {
 	fl.Float64Var(&f.faults, "faults", 0, "share of requests that fail on purpose, between 0 and 1 (e.g. 0.1)")
 	fl.StringVar(&f.faultKinds, "fault-kinds", "all", "which faults to inject: all, or some of 500,503,429,drop,lost-response,slow")
 	fl.Uint64Var(&f.seed, "seed", 1, "seed of the latency jitter and of the faults, for repeatable runs")
-	fl.StringVar(&f.postgres, "postgres", localcloud.PostgresAuto, "managed databases on real PostgreSQL servers: auto (when installed), on, or off")
+	fl.StringVar(&f.postgres, "postgres", localcloud.PostgresAuto, "managed databases on real PostgreSQL: auto (one server per cluster when PostgreSQL is installed), on, off, or the connection string of an existing server all clusters share (password in PGPASSWORD)")
 	fl.DurationVar(&f.tokenTTL, "token-ttl", time.Hour, "lifetime of Keystone tokens")
 	fl.DurationVar(&f.build, "build-delay", 2*time.Second, "how long a new server stays in BUILD")
 	fl.DurationVar(&f.address, "address-delay", time.Second, "how long after ACTIVE a server's Ext-Net address shows")

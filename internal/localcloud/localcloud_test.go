@@ -189,3 +189,16 @@ func TestSecondServerOnTheSameDirectoryIsRefused(t *testing.T) {
 		t.Fatalf("second Start: %v", err)
 	}
 }
+
+func TestRedactDSN(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://acco:s3cret@db:5432/acco": "postgres://acco:xxxxx@db:5432/acco",
+		"postgres://acco@db/acco":             "postgres://acco@db/acco",
+		"host=db user=acco password=s3cret":   "host=db user=acco password=xxxxx",
+		"auto":                                "auto",
+	} {
+		if got := redactDSN(in); got != want {
+			t.Errorf("redactDSN(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -24,12 +25,46 @@ import (
 	"github.com/accoreboot/acco/internal/localcloud/s3store"
 )
 
-// Postgres modes.
+// Postgres modes. Any other value is a connection string (postgres://… or
+// key=value …) of an existing server that every cluster then shares.
 const (
 	PostgresAuto = "auto" // real servers when PostgreSQL is installed, else none
 	PostgresOn   = "on"   // real servers; fail when PostgreSQL is not installed
 	PostgresOff  = "off"  // no servers: clusters have endpoints that lead nowhere
 )
+
+// isDSN reports whether a --postgres value is a connection string.
+func isDSN(v string) bool {
+	return strings.HasPrefix(v, "postgres://") || strings.HasPrefix(v, "postgresql://") || strings.Contains(v, "=")
+}
+
+// redactDSN hides the password of a connection string before it is shown
+// or written down (a password is better given in PGPASSWORD).
+func redactDSN(v string) string {
+	if !isDSN(v) {
+		return v
+	}
+	if u, err := url.Parse(v); err == nil && u.Scheme != "" && u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+		return u.String()
+	}
+	fields := strings.Fields(v)
+	for i, f := range fields {
+		if strings.HasPrefix(f, "password=") {
+			fields[i] = "password=xxxxx"
+		}
+	}
+	return strings.Join(fields, " ")
+}
+
+// postgresBackend is what runs the clusters: one server each (pgserver
+// Manager) or one shared server (pgserver Shared).
+type postgresBackend interface {
+	ovhapi.Backend
+	Close(ctx context.Context) error
+}
 
 // Options configure a local cloud. The zero value of each field but Dir
 // has a usable default.
@@ -41,7 +76,7 @@ type Options struct {
 	FaultRate float64       // share of requests that get a fault, in [0,1]
 	Faults    []knobs.Fault // which faults; default all
 	Seed      uint64        // seeds jitter and faults
-	Postgres  string        // auto, on or off; default auto
+	Postgres  string        // auto, on, off or a connection string; default auto
 
 	TokenTTL      time.Duration // Keystone token lifetime; default 1h
 	BuildDelay    time.Duration // server BUILD -> ACTIVE; default 2s
@@ -99,10 +134,10 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Postgres == "" {
 		o.Postgres = PostgresAuto
 	}
-	switch o.Postgres {
-	case PostgresAuto, PostgresOn, PostgresOff:
+	switch {
+	case o.Postgres == PostgresAuto, o.Postgres == PostgresOn, o.Postgres == PostgresOff, isDSN(o.Postgres):
 	default:
-		return o, fmt.Errorf("--postgres %q: use auto, on or off", o.Postgres)
+		return o, fmt.Errorf("--postgres %q: use auto, on, off or a connection string (postgres://user@host:port/db)", o.Postgres)
 	}
 	if o.BuildDelay == 0 {
 		o.BuildDelay = 2 * time.Second
@@ -132,7 +167,7 @@ type Cloud struct {
 
 	os   *openstack.Cloud
 	ovh  *ovhapi.API
-	pg   *pgserver.Manager
+	pg   postgresBackend
 	s3   *s3store.Store
 	log  *os.File
 	lock *os.File
@@ -176,6 +211,8 @@ func Start(ctx context.Context, opts Options) (*Cloud, error) {
 		return nil, err
 	}
 	api := "http://" + c.apiLn.Addr().String()
+	shown := opts
+	shown.Postgres = redactDSN(opts.Postgres)
 	c.info = Info{
 		PID:          os.Getpid(),
 		Started:      time.Now().UTC(),
@@ -184,7 +221,7 @@ func Start(ctx context.Context, opts Options) (*Cloud, error) {
 		S3URL:        "http://" + c.s3Ln.Addr().String(),
 		Postgres:     c.pg != nil,
 		PostgresNote: c.pgNote,
-		Options:      opts,
+		Options:      shown,
 		Regions:      c.os.Regions(),
 		StateBkt:     StateBucket,
 		Endpoints: Endpoints{
@@ -224,7 +261,13 @@ func (c *Cloud) openBackends(ctx context.Context) error {
 		return fmt.Errorf("local OpenStack: %w", err)
 	}
 
-	if o.Postgres != PostgresOff {
+	if isDSN(o.Postgres) {
+		shared, err := pgserver.OpenShared(ctx, o.Postgres)
+		if err != nil {
+			return fmt.Errorf("local PostgreSQL (--postgres connection string): %w", err)
+		}
+		c.pg = shared
+	} else if o.Postgres != PostgresOff {
 		pg, err := pgserver.Open(ctx, filepath.Join(o.Dir, pgDir), pgserver.Options{ListenAddress: o.Listen})
 		switch {
 		case err != nil && o.Postgres == PostgresAuto:
