@@ -92,7 +92,6 @@ expires by itself after that long.`,
 			version, _ := buildVersion()
 			lease, err := state.NewLocker(blob).Lock(ctx, args[0], state.LockInfo{
 				Operation: "hold",
-				Who:       who(),
 				Version:   version,
 				Reason:    reason,
 			}, ttl)

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"os"
-	"os/user"
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
@@ -109,19 +107,6 @@ func redactURL(loc string) string {
 	}
 	u.User = nil
 	return u.String()
-}
-
-// who names the operator for lock records: user@host.
-func who() string {
-	name := "unknown"
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		name = u.Username
-	}
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "unknown-host"
-	}
-	return name + "@" + host
 }
 
 // buildVersion is the version of this binary, from the module build info.
