@@ -287,6 +287,17 @@ nothing that reaches OVH.`,
 			if _, err := localcloud.WriteCloudsYAML(info, creds); err != nil {
 				return err
 			}
+			if a.json {
+				vars, err := localcloud.Variables(info, creds, env)
+				if err != nil {
+					return err
+				}
+				doc := map[string]string{}
+				for _, v := range vars {
+					doc[v.Name] = v.Value
+				}
+				return a.printJSON(map[string]any{"env": env, "dir": info.Dir, "variables": doc})
+			}
 			exports, err := localcloud.Exports(info, creds, env)
 			if err != nil {
 				return err

@@ -19,17 +19,36 @@ func LoadCredentials(dir string) (*Credentials, error) {
 // default `cloud:` of environments/<env>.yaml.
 func CloudName(env string) string { return "acco-" + env }
 
+// Var is one environment variable of Exports.
+type Var struct {
+	Name, Value string
+}
+
 // Exports returns the shell `export` lines that point every client at the
 // cloud: OpenStack (OS_*, for the project of env), the OVH API (OVH_*), S3
 // (AWS_*) and acco's state (ACCO_STATE, ACCO_STATE_KEY).
 func Exports(info *Info, creds *Credentials, env string) (string, error) {
+	vars, err := Variables(info, creds, env)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "# acco local cloud in %s, environment %s\n", info.Dir, env)
+	for _, v := range vars {
+		fmt.Fprintf(&b, "export %s=%s\n", v.Name, shellQuote(v.Value))
+	}
+	return b.String(), nil
+}
+
+// Variables returns the variables of Exports, in order.
+func Variables(info *Info, creds *Credentials, env string) ([]Var, error) {
 	p := creds.project(env)
 	if p == nil {
 		var names []string
 		for _, p := range creds.Projects {
 			names = append(names, p.Env)
 		}
-		return "", fmt.Errorf("the local cloud has no project for environment %q (it has %s)", env, strings.Join(names, ", "))
+		return nil, fmt.Errorf("the local cloud has no project for environment %q (it has %s)", env, strings.Join(names, ", "))
 	}
 	region := "GRA11"
 	if len(info.Regions) > 0 {
@@ -40,7 +59,7 @@ func Exports(info *Info, creds *Credentials, env string) (string, error) {
 		"region":     {"gra"},
 		"path_style": {"true"},
 	}.Encode()}
-	vars := [][2]string{
+	return []Var{
 		{"OS_AUTH_URL", info.Endpoints.Identity},
 		{"OS_IDENTITY_API_VERSION", "3"},
 		{"OS_USERNAME", p.User},
@@ -66,13 +85,7 @@ func Exports(info *Info, creds *Credentials, env string) (string, error) {
 		{"AWS_RESPONSE_CHECKSUM_VALIDATION", "when_required"},
 		{"ACCO_STATE", state.String()},
 		{"ACCO_STATE_KEY", creds.StateKey},
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "# acco local cloud in %s, environment %s\n", info.Dir, env)
-	for _, v := range vars {
-		fmt.Fprintf(&b, "export %s=%s\n", v[0], shellQuote(v[1]))
-	}
-	return b.String(), nil
+	}, nil
 }
 
 // shellQuote quotes s for a POSIX shell.
