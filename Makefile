@@ -12,17 +12,20 @@ ACCO := bin/acco
 # Commands that talk to OVH read credentials.sh when it exists.
 WITH_CREDS := $(if $(wildcard credentials.sh),source ./credentials.sh &&,)
 
-.PHONY: all build test lint fmt-check vet staticcheck unit fuzz deps validate init bootstrap demo local-down clean
+.PHONY: all build test lint fmt-check vet staticcheck unit fuzz deps vm-image validate init bootstrap demo local-down clean
 
 all: build
 
 build: ## build bin/acco
 	$(GO) build -o $(ACCO) ./cmd/acco
 
-test: deps fmt-check vet staticcheck unit ## gofmt, vet, staticcheck and the race-enabled tests
+test: deps vm-image fmt-check vet staticcheck unit ## gofmt, vet, staticcheck and the race-enabled tests (VM tests included)
 
 deps: ## install the Debian packages the tests use, when missing
 	@scripts/ensure-deps.sh
+
+vm-image: ## install QEMU and build (or reuse) the Debian 12 guest image of the VM tests
+	@scripts/vm-image.sh .acco/vm-image
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
