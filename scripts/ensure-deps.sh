@@ -11,6 +11,10 @@ have git || need+=(git)
 have make || need+=(make)
 pg_have || need+=(postgresql)
 have openstack || need+=(python3-openstackclient)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+have mosquitto || need+=(mosquitto mosquitto-clients)
+have systemd-analyze || need+=(systemd)
+have npm || need+=(npm)
 [ -x /usr/bin/aws ] || need+=(awscli)
 
 if [ ${#need[@]} -eq 0 ]; then

@@ -1,0 +1,240 @@
+package configure
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/accoreboot/acco/internal/spec"
+	"github.com/accoreboot/acco/templates"
+)
+
+// ServicesOptions adjust Services.
+type ServicesOptions struct {
+	// Artifact overrides the backend archive path of the YAML.
+	Artifact string
+	// NoArtifact leaves the backend archive out (plan files and units only).
+	NoArtifact bool
+	// Offline keeps to what a host without internet access can install
+	// (the local VM): Node.js from Debian instead of NodeSource, and no
+	// PowerSync (its image comes from Docker Hub). The broker must then be
+	// mosquitto; EMQX's packages are on the internet too.
+	Offline bool
+}
+
+// Services builds what the services host of env needs, role by role:
+// common (packages, service users, time sync, unattended upgrades, journald
+// limits), the broker (EMQX or Mosquitto), PowerSync and the backend.
+func Services(env *spec.Environment, in templates.Inputs, opts ServicesOptions) (Desired, error) {
+	rendered, err := templates.Files(env, in)
+	if err != nil {
+		return Desired{}, err
+	}
+	var d Desired
+	s := env.Services
+	if opts.Offline && s.Broker == spec.BrokerEMQX {
+		return Desired{}, fmt.Errorf("services.broker: emqx cannot be installed offline; use mosquitto")
+	}
+	timeout := s.HealthTimeout
+
+	// common
+	for _, p := range []string{"ca-certificates", "curl", "iproute2", "systemd-timesyncd", "unattended-upgrades"} {
+		d.Packages = append(d.Packages, Package{Name: p})
+	}
+	d.Units = append(d.Units,
+		Unit{Name: templates.UnitJournald, Health: Health{Timeout: timeout}},
+		Unit{Name: templates.UnitTimesyncd, Enable: true, Health: Health{Timeout: timeout}},
+	)
+
+	switch s.Broker {
+	case spec.BrokerEMQX:
+		e := s.EMQX
+		d.Commands = append(d.Commands, Command{
+			Name:    "emqx-apt-key",
+			Creates: "/usr/share/keyrings/emqx-enterprise5.asc",
+			Script:  "curl -fsSL https://packagecloud.io/emqx/emqx-enterprise5/gpgkey -o /usr/share/keyrings/emqx-enterprise5.asc.tmp && mv /usr/share/keyrings/emqx-enterprise5.asc.tmp /usr/share/keyrings/emqx-enterprise5.asc",
+		})
+		d.Packages = append(d.Packages, Package{Name: "emqx-enterprise", Version: e.Version, Repo: true, Restart: templates.UnitEMQX})
+		dash := e.Dashboard.Port
+		if dash == 0 {
+			dash = spec.DefaultDashboardPort
+		}
+		d.Units = append(d.Units, Unit{Name: templates.UnitEMQX, Enable: true, Health: Health{
+			Port: firstTCPPort(e.Listeners), HTTP: "http://127.0.0.1:" + strconv.Itoa(dash) + "/status", Timeout: timeout,
+		}})
+		// dashboard.default_password only takes effect at first boot; a
+		// marker (the password's hash) tells when it changed, and the
+		// running node is then told with emqx ctl.
+		d.Files = append(d.Files, File{
+			Path: "/var/lib/acco/emqx-dashboard-password.sha256", Owner: "root", Group: "root", Mode: 0o600,
+			Content:   []byte(sha([]byte(in.EMQXDashboardPassword)) + "\n"),
+			Sensitive: true,
+			Post:      "if systemctl is-active --quiet emqx.service; then /usr/bin/emqx ctl admins passwd admin " + shellQuote(in.EMQXDashboardPassword) + " >/dev/null; fi",
+		})
+	case spec.BrokerMosquitto:
+		d.Packages = append(d.Packages, Package{Name: "mosquitto", Restart: templates.UnitMosquitto})
+		d.Units = append(d.Units, Unit{Name: templates.UnitMosquitto, Enable: true, Health: Health{Port: firstTCPPort(s.Mosquitto.Listeners), Timeout: timeout}})
+	}
+
+	if p := s.PowerSync; p != nil && !opts.Offline {
+		port := p.Port
+		if port == 0 {
+			port = spec.DefaultPowerSyncPort
+		}
+		d.Packages = append(d.Packages, Package{Name: "docker.io"})
+		d.Units = append(d.Units,
+			Unit{Name: templates.UnitDocker, Enable: true, Health: Health{Timeout: timeout}},
+			Unit{Name: templates.UnitPowerSync, Enable: true, Health: Health{Port: port, HTTP: "http://127.0.0.1:" + strconv.Itoa(port) + "/probes/liveness", Timeout: timeout}},
+		)
+	}
+
+	if b := s.Backend; b != nil {
+		if opts.Offline {
+			d.Packages = append(d.Packages, Package{Name: "nodejs", Restart: templates.UnitBackend})
+		} else {
+			d.Commands = append(d.Commands, Command{
+				Name:    "nodesource-apt-key",
+				Creates: "/usr/share/keyrings/nodesource.asc",
+				Script:  "curl -fsSL https://deb.nodesource.com/gpgkey/nodesource-repo.gpg.key -o /usr/share/keyrings/nodesource.asc.tmp && mv /usr/share/keyrings/nodesource.asc.tmp /usr/share/keyrings/nodesource.asc",
+			})
+			d.Packages = append(d.Packages, Package{Name: "nodejs", Version: strconv.Itoa(b.NodeVersion) + ".*", Repo: true, Restart: templates.UnitBackend})
+		}
+		port := b.Port
+		if port == 0 {
+			port = spec.DefaultBackendPort
+		}
+		d.Units = append(d.Units, Unit{Name: templates.UnitBackend, Enable: true, Health: Health{Port: port, Timeout: timeout}})
+		if !opts.NoArtifact {
+			path := opts.Artifact
+			if path == "" {
+				path, err = env.LocalPath(b.Artifact)
+				if err != nil {
+					return Desired{}, fmt.Errorf("services.backend.artifact: %w", err)
+				}
+			}
+			a, err := NewArtifact("backend", path, "/opt/acco-backend/app", templates.UnitBackend)
+			if err != nil {
+				return Desired{}, fmt.Errorf("services.backend.artifact: %w", err)
+			}
+			d.Artifacts = append(d.Artifacts, a)
+		}
+	}
+
+	for _, f := range rendered {
+		if opts.Offline && (f.Role == templates.RolePowerSync || f.Path == "/etc/apt/sources.list.d/nodesource.list") {
+			continue
+		}
+		cf := File{
+			Path: f.Path, Owner: f.Owner, Group: f.Group, Mode: f.Mode, Content: f.Content,
+			Restart: f.Restart, Sensitive: f.Sensitive,
+			Early: strings.HasPrefix(f.Path, "/etc/apt/sources.list.d/"),
+		}
+		switch {
+		case f.Path == "/etc/emqx/emqx.conf":
+			// check_config reads the fixed path: put the file in place,
+			// check, and restore the old one if the check fails.
+			cf.Validate = "if [ -x /usr/bin/emqx ]; then /usr/bin/emqx check_config; fi"
+			cf.ValidateInPlace = true
+		case strings.HasPrefix(f.Path, "/etc/systemd/system/") && strings.HasSuffix(f.Path, ".service"):
+			cf.Validate = "systemd-analyze verify --man=no {}"
+			cf.StrictStderr = true
+		case f.Path == "/etc/sysusers.d/acco.conf":
+			cf.Post = "systemd-sysusers"
+		}
+		d.Files = append(d.Files, cf)
+	}
+	return d, nil
+}
+
+// ServicesHost returns the services host of env, reached at address (the
+// instance's public IPv4 address, from state), as its image's login user.
+func ServicesHost(env *spec.Environment, address string) Host {
+	user := spec.DefaultSSHUser
+	if i := env.HostInstance(); i != nil && i.SSHUser != "" {
+		user = i.SSHUser
+	}
+	return Host{Name: env.Services.Host, Address: address, Port: 22, User: user}
+}
+
+func firstTCPPort(ls map[string]*spec.Listener) int {
+	best := 0
+	for _, l := range ls {
+		if l.Type == "tcp" && (best == 0 || l.Port < best) {
+			best = l.Port
+		}
+	}
+	return best
+}
+
+// NewArtifact describes a local .tar.gz to unpack into dir on the host: its
+// hash, the hash of its package-lock.json (if any) and whether its files sit
+// under one top directory (npm pack's package/), which is stripped.
+func NewArtifact(name, path, dir, restart string) (Artifact, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Artifact{}, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	gz, err := gzip.NewReader(io.TeeReader(f, h))
+	if err != nil {
+		return Artifact{}, fmt.Errorf("%s: not a gzip archive: %w", path, err)
+	}
+	tr := tar.NewReader(gz)
+	top := ""
+	common := true
+	locks := map[string]string{}
+	for {
+		hd, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return Artifact{}, fmt.Errorf("%s: %w", path, err)
+		}
+		n := strings.TrimPrefix(hd.Name, "./")
+		if n == "" {
+			continue
+		}
+		first, rest, nested := strings.Cut(n, "/")
+		if !nested && hd.Typeflag != tar.TypeDir {
+			common = false
+		}
+		if top == "" {
+			top = first
+		} else if first != top {
+			common = false
+		}
+		base := n
+		if nested {
+			base = rest
+		}
+		if strings.TrimSuffix(base, "/") == "package-lock.json" || n == "package-lock.json" {
+			lh := sha256.New()
+			if _, err := io.Copy(lh, tr); err != nil {
+				return Artifact{}, err
+			}
+			locks[n] = hex.EncodeToString(lh.Sum(nil))
+		}
+	}
+	// drain the rest so the archive hash covers the whole file
+	if _, err := io.Copy(io.Discard, io.TeeReader(f, h)); err != nil {
+		return Artifact{}, err
+	}
+	a := Artifact{Name: name, Dir: dir, SHA256: hex.EncodeToString(h.Sum(nil)), Restart: restart}
+	if common && top != "" {
+		a.Strip = 1
+		a.LockSHA256 = locks[top+"/package-lock.json"]
+	} else {
+		a.LockSHA256 = locks["package-lock.json"]
+	}
+	a.Open = func() (io.ReadCloser, error) { return os.Open(path) }
+	return a, nil
+}
