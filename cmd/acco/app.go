@@ -80,6 +80,10 @@ Exit codes: 0 success, 1 error, 2 changes or drift present (with
 		a.stateCommand(),
 		a.lockCommand(),
 		a.localCommand(),
+		a.planCommand(),
+		a.applyCommand(),
+		a.destroyCommand(),
+		a.outputCommand(),
 	)
 	return root
 }

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/accoreboot/acco/internal/spec"
+	"github.com/accoreboot/acco/provision"
+	"github.com/accoreboot/acco/provision/httpretry"
+	"github.com/accoreboot/acco/provision/openstack"
+	"github.com/accoreboot/acco/provision/ovhdb"
+	"github.com/accoreboot/acco/state"
+)
+
+// leaseTTL is how long a provisioning lock lasts unless renewed; the holder
+// renews it every third of that.
+const leaseTTL = 2 * time.Minute
+
+// cloudClients connects to the environment's project: OpenStack with the
+// clouds.yaml entry the YAML names (or OS_* variables), the OVH API with the
+// account's keys. Both retry transient failures.
+func (a *app) cloudClients(ctx context.Context, env *spec.Environment) (provision.Clients, error) {
+	hc := httpretry.Client(nil)
+	osc, err := openstack.Connect(ctx, openstack.Config{Cloud: env.Cloud, Region: env.Region, Project: env.Project, Lookup: a.lookupEnv, HTTPClient: hc})
+	if err != nil {
+		return provision.Clients{}, withHint(err, "check the clouds.yaml entry %q (or the OS_* variables) for environment %s", env.Cloud, env.Name)
+	}
+	db, err := ovhdb.New(ovhdb.Config{Project: env.Project, Lookup: a.lookupEnv, HTTPClient: hc})
+	if err != nil {
+		return provision.Clients{}, err
+	}
+	return provision.Clients{Compute: osc.Compute, Network: osc.Network, Image: osc.Image, DB: db}, nil
+}
+
+// sealer returns the Sealer for ACCO_STATE_KEY, or nil when it is unset.
+func (a *app) sealer() (*state.Sealer, error) {
+	key := a.getenv("ACCO_STATE_KEY")
+	if key == "" {
+		return nil, nil
+	}
+	s, err := state.NewSealer(key)
+	if err != nil {
+		return nil, fmt.Errorf("ACCO_STATE_KEY: %w", err)
+	}
+	return s, nil
+}
+
+// lockEnv takes the environment's lock for op, waiting up to timeout while
+// someone else holds it, and keeps it renewed. The returned context is
+// cancelled if the lock is lost; release frees it.
+func (a *app) lockEnv(ctx context.Context, blob state.Blob, env, op string, timeout time.Duration) (context.Context, func(), error) {
+	version, _ := buildVersion()
+	locker := state.NewLocker(blob)
+	deadline := time.Now().Add(timeout)
+	delay := time.Second
+	for {
+		lease, err := locker.Lock(ctx, env, state.LockInfo{Operation: op, Version: version}, leaseTTL)
+		if err == nil {
+			if prev := lease.TookOver(); prev != nil {
+				fmt.Fprintf(a.err, "Took over the expired lock %s of %s (%s).\n", prev.ID, prev.Who, prev.Operation)
+			}
+			lctx, cancel := context.WithCancel(ctx)
+			stop := lease.KeepAlive(context.WithoutCancel(ctx))
+			go func() {
+				select {
+				case <-lease.Lost():
+					fmt.Fprintf(a.err, "Lost the lock of %s: stopping.\n", env)
+					cancel()
+				case <-lctx.Done():
+				}
+			}()
+			release := func() {
+				stop()
+				cancel()
+				if err := lease.Release(context.WithoutCancel(ctx)); err != nil {
+					fmt.Fprintf(a.err, "Warning: releasing the lock of %s: %v\n", env, err)
+				}
+			}
+			return lctx, release, nil
+		}
+		if !errors.Is(err, state.ErrLocked) || time.Now().Add(delay).After(deadline) {
+			if errors.Is(err, state.ErrLocked) {
+				return nil, nil, withHint(err, "acco lock status %s shows the holder; wait with --lock-timeout 10m, or break an expired lock with acco lock break %s ID", env, env)
+			}
+			return nil, nil, fmt.Errorf("locking %s: %w", env, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 16*time.Second)
+	}
+}
+
+// planRun is what plan, apply and destroy share: the environment, its
+// state store and cloud, and the lock.
+type planRun struct {
+	env     *spec.Environment
+	blob    state.Blob
+	store   *state.Store
+	clients provision.Clients
+	ctx     context.Context
+	release func()
+}
+
+// startRun loads env, opens its state, takes its lock and connects to its
+// cloud.
+func (a *app) startRun(ctx context.Context, name, op string, lockTimeout time.Duration) (*planRun, error) {
+	env, blob, err := a.envAndState(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	lctx, release, err := a.lockEnv(ctx, blob, name, op, lockTimeout)
+	if err != nil {
+		return nil, err
+	}
+	clients, err := a.cloudClients(lctx, env)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	return &planRun{env: env, blob: blob, store: state.NewStore(blob), clients: clients, ctx: lctx, release: release}, nil
+}
+
+// makePlan observes the cloud and plans.
+func (r *planRun) makePlan(opts provision.PlanOptions) (*provision.Plan, error) {
+	st, _, err := r.store.Read(r.ctx, r.env.Name)
+	switch {
+	case errors.Is(err, state.ErrNotFound):
+		st = nil
+	case err != nil:
+		return nil, fmt.Errorf("reading the state of %s: %w", r.env.Name, err)
+	}
+	var keys map[string]string
+	if !opts.Destroy {
+		if keys, err = provision.PublicKeys(r.env); err != nil {
+			return nil, err
+		}
+	}
+	obs, err := provision.Observe(r.ctx, r.clients, r.env.Name)
+	if err != nil {
+		return nil, fmt.Errorf("reading what is live in %s: %w", r.env.Name, err)
+	}
+	return provision.PlanChanges(provision.Inputs{Env: r.env, PublicKeys: keys, State: st, Observed: obs}, opts)
+}
+
+// savedPlan is the file `acco plan --out` writes.
+type savedPlan struct {
+	FormatVersion string          `json:"format_version"`
+	AccoVersion   string          `json:"acco_version"`
+	Plan          *provision.Plan `json:"plan"`
+}
+
+func writePlanFile(path string, p *provision.Plan) error {
+	version, _ := buildVersion()
+	data, err := json.MarshalIndent(savedPlan{FormatVersion: provision.FormatVersion, AccoVersion: version, Plan: p}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding the plan: %w", err)
+	}
+	if err := os.WriteFile(path, append(data, '\n'), 0o600); err != nil {
+		return fmt.Errorf("saving the plan: %w", err)
+	}
+	return nil
+}
+
+func readPlanFile(path, env string) (*provision.Plan, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the saved plan: %w", err)
+	}
+	var sp savedPlan
+	if err := json.Unmarshal(data, &sp); err != nil || sp.Plan == nil {
+		return nil, fmt.Errorf("%s is not a plan saved by acco plan --out", path)
+	}
+	if sp.FormatVersion != provision.FormatVersion {
+		return nil, fmt.Errorf("%s has plan format %s; this acco reads %s", path, sp.FormatVersion, provision.FormatVersion)
+	}
+	if sp.Plan.Env != env {
+		return nil, fmt.Errorf("%s is a plan for environment %s, not %s", path, sp.Plan.Env, env)
+	}
+	return sp.Plan, nil
+}

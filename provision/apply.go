@@ -1,0 +1,644 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/accoreboot/acco/internal/spec"
+	"github.com/accoreboot/acco/provision/httpretry"
+	"github.com/accoreboot/acco/state"
+)
+
+// ErrStalePlan means a saved plan was made from another state than the one
+// stored now. Not retryable: make a new plan.
+var ErrStalePlan = errors.New("saved plan is stale")
+
+// Event types of the apply stream (one JSON object per line with --json).
+const (
+	EventStart    = "apply_start"
+	EventProgress = "apply_progress"
+	EventComplete = "apply_complete"
+	EventErrored  = "apply_errored"
+)
+
+// Event is one step of an apply, for the terminal and the JSON stream.
+type Event struct {
+	Type    string  `json:"type"`
+	Address string  `json:"address"`
+	Action  Action  `json:"action"`
+	ID      string  `json:"id,omitempty"`
+	Elapsed float64 `json:"elapsed_seconds"`
+	// Status is the resource's last known status while waiting (BUILD,
+	// CREATING, ...).
+	Status string `json:"status,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// ApplyOptions tune an apply.
+type ApplyOptions struct {
+	// Parallelism bounds the operations run at once (default 10).
+	Parallelism int
+	// Sealer seals database passwords into state; needed to create or
+	// adopt database users.
+	Sealer *state.Sealer
+	// OnEvent receives the events; nil drops them. It is called from
+	// several goroutines, one call at a time.
+	OnEvent func(Event)
+	// ProgressEvery is how often an apply_progress event is sent for an
+	// operation still running (default 10s).
+	ProgressEvery time.Duration
+	// PollServer and PollDatabase are how often waits poll (defaults 3s
+	// and 15s).
+	PollServer, PollDatabase time.Duration
+	// ServerTimeout bounds the wait for an instance to be ACTIVE with an
+	// address, or gone (default 20m).
+	ServerTimeout time.Duration
+	// Stop, when closed, stops starting new operations; the ones running
+	// finish or are recorded (waits return early) and state is saved.
+	Stop <-chan struct{}
+	// Attempts bounds the runs of an operation that failed for a passing
+	// reason (default 5); RetryDelay is the wait before the second run,
+	// growing linearly (default 2s).
+	Attempts   int
+	RetryDelay time.Duration
+	// AccoVersion is written into state.
+	AccoVersion string
+}
+
+func (o ApplyOptions) attempts() int {
+	if o.Attempts > 0 {
+		return o.Attempts
+	}
+	return 5
+}
+
+func (o ApplyOptions) retryDelay() time.Duration {
+	if o.RetryDelay > 0 {
+		return o.RetryDelay
+	}
+	return 2 * time.Second
+}
+
+func (o ApplyOptions) serverTimeout() time.Duration {
+	if o.ServerTimeout > 0 {
+		return o.ServerTimeout
+	}
+	return 20 * time.Minute
+}
+
+func (o ApplyOptions) pollServer() time.Duration {
+	if o.PollServer > 0 {
+		return o.PollServer
+	}
+	return 3 * time.Second
+}
+
+func (o ApplyOptions) pollDatabase() time.Duration {
+	if o.PollDatabase > 0 {
+		return o.PollDatabase
+	}
+	return 15 * time.Second
+}
+
+// Result is what happened to one change.
+type Result struct {
+	Address string  `json:"address"`
+	Action  Action  `json:"action"`
+	Status  string  `json:"status"` // done, failed, skipped
+	ID      string  `json:"id,omitempty"`
+	Error   string  `json:"error,omitempty"`
+	Elapsed float64 `json:"elapsed_seconds"`
+}
+
+// Result statuses.
+const (
+	ResultDone    = "done"
+	ResultFailed  = "failed"
+	ResultSkipped = "skipped"
+)
+
+// Report is the outcome of an apply: every change's result, including what
+// finished before a failure, and the state as last written.
+type Report struct {
+	Results []Result     `json:"results"`
+	State   *state.State `json:"-"`
+}
+
+// Failed reports whether any change failed.
+func (r *Report) Failed() bool {
+	return slices.ContainsFunc(r.Results, func(x Result) bool { return x.Status == ResultFailed })
+}
+
+// applier runs one plan.
+type applier struct {
+	cl   Clients
+	rec  *recorder
+	env  string
+	opts ApplyOptions
+	plan *Plan
+
+	evMu    sync.Mutex
+	resMu   sync.Mutex
+	results map[string]*Result
+}
+
+// Apply carries out plan: deletions in reverse dependency order, then
+// creations and updates in dependency order, each stage with at most
+// Parallelism operations at once. It reads the state first and refuses a
+// plan made from another state (ErrStalePlan). An intent is written to
+// state before each mutating call and the result right after. A failure
+// stops the stages after the current one; the report says what finished.
+func Apply(ctx context.Context, cl Clients, store *state.Store, plan *Plan, opts ApplyOptions) (*Report, error) {
+	st, etag, err := store.Read(ctx, plan.Env)
+	switch {
+	case errors.Is(err, state.ErrNotFound):
+		if plan.Lineage != "" {
+			return nil, fmt.Errorf("%w: it was made from state %s serial %d, and there is no state now", ErrStalePlan, plan.Lineage, plan.Serial)
+		}
+		st, etag = state.New(plan.Env, opts.AccoVersion), ""
+	case err != nil:
+		return nil, fmt.Errorf("reading the state of %s: %w", plan.Env, err)
+	case st.Lineage != plan.Lineage || st.Serial != plan.Serial:
+		return nil, fmt.Errorf("%w: it was made from serial %d of lineage %s, the state is now serial %d of lineage %s", ErrStalePlan, plan.Serial, plan.Lineage, st.Serial, st.Lineage)
+	}
+	if opts.Parallelism <= 0 {
+		opts.Parallelism = 10
+	}
+	if opts.Stop == nil {
+		opts.Stop = make(chan struct{})
+	}
+	if opts.AccoVersion != "" {
+		st.AccoVersion = opts.AccoVersion
+	}
+	a := &applier{cl: cl, env: plan.Env, opts: opts, plan: plan, results: map[string]*Result{},
+		rec: &recorder{store: store, env: plan.Env, st: st, etag: etag, status: map[string]string{}}}
+	if opts.Sealer == nil {
+		for _, c := range plan.Changes {
+			if c.Kind == spec.KindDatabaseUser && (c.Action == Create || c.Action == Update || c.Action == Replace) {
+				return nil, ErrNoSealer
+			}
+		}
+	}
+	var failed bool
+	for _, stage := range a.stages() {
+		if failed || a.stopped() {
+			for _, s := range stage {
+				a.result(s.change, ResultSkipped, 0, nil)
+			}
+			continue
+		}
+		if a.runStage(ctx, stage) {
+			failed = true
+		}
+	}
+	if err := a.rec.finalize(ctx); err != nil {
+		failed = true
+		a.resMu.Lock()
+		a.results["(state)"] = &Result{Address: "(state)", Status: ResultFailed, Error: err.Error()}
+		a.resMu.Unlock()
+	}
+	rep := &Report{State: a.rec.snapshot()}
+	for _, c := range plan.Changes {
+		if r, ok := a.results[c.Address+"#"+string(c.Action)]; ok {
+			rep.Results = append(rep.Results, *r)
+		}
+	}
+	if r, ok := a.results["(state)"]; ok {
+		rep.Results = append(rep.Results, *r)
+	}
+	if a.stopped() {
+		return rep, errors.New("apply stopped by the operator: what finished is saved in state; run apply again to continue")
+	}
+	if failed {
+		return rep, errors.New("apply failed: see the report; what finished is saved in state, and the next apply continues from there")
+	}
+	return rep, ctx.Err()
+}
+
+func (a *applier) stopped() bool {
+	select {
+	case <-a.opts.Stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// step is one operation of a stage.
+type step struct {
+	change *Change
+	label  Action // the action shown (replace halves show replace)
+	run    func(ctx context.Context, c *Change) error
+	group  string // steps of one group run one after the other
+}
+
+// lateDeletes are the kinds whose deletions wait until the instances have
+// been updated: an instance may still use a security group the plan drops.
+var lateDeletes = []string{"security_group", "keypair"}
+
+// stages orders the plan's operations: deletions and the first halves of
+// replacements from the last kind to the first, then creations and updates
+// from the first kind to the last, then the deletions of security groups
+// and keypairs.
+func (a *applier) stages() [][]step {
+	var out [][]step
+	deletes := func(kinds []string, late bool) {
+		for i := len(kinds) - 1; i >= 0; i-- {
+			var stage []step
+			for j := range a.plan.Changes {
+				c := &a.plan.Changes[j]
+				if c.Kind != kinds[i] {
+					continue
+				}
+				isLate := slices.Contains(lateDeletes, c.Kind) && c.Action == Delete
+				if (c.Action == Delete || c.Action == Replace && c.ID != "") && isLate == late {
+					stage = append(stage, step{change: c, label: c.Action, run: a.deleter(c), group: c.Address})
+				}
+			}
+			if len(stage) > 0 {
+				out = append(out, stage)
+			}
+		}
+	}
+	deletes(kindOrder, false)
+	for _, kind := range kindOrder {
+		var stage []step
+		for j := range a.plan.Changes {
+			c := &a.plan.Changes[j]
+			if c.Kind != kind {
+				continue
+			}
+			group := c.Address
+			if kind == spec.KindDatabaseDB || kind == spec.KindDatabaseUser {
+				group = attrString(c.After, "cluster") // one cluster's children one at a time
+				if group == "" {
+					group = c.Address
+				}
+			}
+			switch c.Action {
+			case Create, Update, Replace:
+				stage = append(stage, step{change: c, label: c.Action, run: a.creator(c), group: group})
+			case Read:
+				stage = append(stage, step{change: c, label: c.Action, run: a.reader, group: group})
+			case Delete, NoOp:
+			}
+		}
+		if len(stage) > 0 {
+			out = append(out, stage)
+		}
+	}
+	deletes(kindOrder, true)
+	return out
+}
+
+// deleter returns the delete operation of a change's kind.
+func (a *applier) deleter(c *Change) func(context.Context, *Change) error {
+	switch c.Kind {
+	case spec.KindKeypair:
+		return a.deleteKeypair
+	case spec.KindSecurityGroup:
+		return a.deleteGroup
+	case spec.KindInstance:
+		return a.deleteInstance
+	case spec.KindDatabase:
+		return a.deleteDatabase
+	case spec.KindDatabaseUser, spec.KindDatabaseDB:
+		return func(ctx context.Context, c *Change) error {
+			if cc := a.plan.Change(a.childCluster(c)); cc != nil && (cc.Action == Delete || cc.Action == Replace) {
+				return a.rec.finish(ctx, c.Address, nil) // goes with its cluster
+			}
+			if c.Kind == spec.KindDatabaseUser {
+				return a.deleteUser(ctx, c)
+			}
+			return a.deleteDB(ctx, c)
+		}
+	}
+	return func(context.Context, *Change) error { return fmt.Errorf("no delete for kind %s", c.Kind) }
+}
+
+// creator returns the create or update operation of a change's kind.
+func (a *applier) creator(c *Change) func(context.Context, *Change) error {
+	create := c.Action == Create || c.Action == Replace
+	switch c.Kind {
+	case spec.KindKeypair:
+		return a.createKeypair
+	case spec.KindSecurityGroup:
+		if create {
+			return a.createGroup
+		}
+		return a.updateGroup
+	case spec.KindInstance:
+		if create {
+			return a.createInstance
+		}
+		return a.updateInstance
+	case spec.KindDatabase:
+		if create {
+			return a.createDatabase
+		}
+		return func(ctx context.Context, c *Change) error { return a.updateDatabase(ctx, c, 0) }
+	case spec.KindDatabaseUser:
+		return a.ensureUser
+	case spec.KindDatabaseDB:
+		return a.ensureDB
+	}
+	return func(context.Context, *Change) error { return fmt.Errorf("no create for kind %s", c.Kind) }
+}
+
+// reader records in state what the plan observed: an adopted resource, or
+// the removal of one deleted outside acco.
+func (a *applier) reader(ctx context.Context, c *Change) error {
+	if c.Before == nil {
+		return a.rec.finish(ctx, c.Address, nil)
+	}
+	attrs := c.After
+	if attrs == nil {
+		attrs = c.Before
+	}
+	r := state.Resource{Address: c.Address, Kind: c.Kind, ID: c.ID, Attributes: withoutSensitive(attrs), DependsOn: c.DependsOn}
+	if old, ok := a.rec.resource(c.Address); ok {
+		r.Secrets = old.Secrets
+	}
+	return a.rec.finish(ctx, c.Address, &r)
+}
+
+// runStage runs a stage's steps, groups in parallel and the steps of one
+// group in order, and reports whether one failed.
+func (a *applier) runStage(ctx context.Context, stage []step) bool {
+	var groups [][]step
+	index := map[string]int{}
+	for _, s := range stage {
+		i, ok := index[s.group]
+		if !ok {
+			i = len(groups)
+			index[s.group] = i
+			groups = append(groups, nil)
+		}
+		groups[i] = append(groups[i], s)
+	}
+	sem := make(chan struct{}, a.opts.Parallelism)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	failed := false
+	for _, g := range groups {
+		wg.Go(func() {
+			groupFailed := false // a group's later steps need its earlier ones
+			for _, s := range g {
+				if groupFailed || ctx.Err() != nil || a.stopped() {
+					a.result(s.change, ResultSkipped, 0, nil)
+					continue
+				}
+				select {
+				case sem <- struct{}{}:
+				case <-ctx.Done():
+					a.result(s.change, ResultSkipped, 0, nil)
+					continue
+				}
+				err := a.runStep(ctx, s)
+				<-sem
+				if err != nil {
+					groupFailed = true
+					mu.Lock()
+					failed = true
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return failed
+}
+
+// runStep runs one operation with its intent, events and result.
+func (a *applier) runStep(ctx context.Context, s step) error {
+	c := s.change
+	start := time.Now()
+	if s.label.Mutates() {
+		if err := a.rec.intent(ctx, c.Address, string(s.label)); err != nil {
+			a.result(c, ResultFailed, time.Since(start), err)
+			return err
+		}
+	}
+	a.emit(Event{Type: EventStart, Address: c.Address, Action: s.label, ID: c.ID})
+	done := make(chan struct{})
+	go a.progress(c, s.label, start, done)
+	err := s.run(ctx, c)
+	// Every operation looks its resource up before acting (adopt by
+	// name, converge by set difference, NotFound is done), so one that
+	// failed for a passing reason is simply run again.
+	for attempt := 1; attempt < a.opts.attempts() && errors.Is(err, httpretry.ErrTransient) && ctx.Err() == nil; attempt++ {
+		if werr := a.wait(ctx, time.Duration(attempt)*a.opts.retryDelay()); werr != nil {
+			break
+		}
+		err = s.run(ctx, c)
+	}
+	close(done)
+	id := c.ID
+	if r, ok := a.rec.resource(c.Address); ok {
+		id = r.ID
+	}
+	elapsed := time.Since(start)
+	if err != nil {
+		a.emit(Event{Type: EventErrored, Address: c.Address, Action: s.label, ID: id, Elapsed: elapsed.Seconds(), Error: err.Error()})
+		a.result(c, ResultFailed, elapsed, err)
+		return err
+	}
+	a.emit(Event{Type: EventComplete, Address: c.Address, Action: s.label, ID: id, Elapsed: elapsed.Seconds()})
+	a.result(c, ResultDone, elapsed, nil)
+	return nil
+}
+
+// progress sends apply_progress events until done.
+func (a *applier) progress(c *Change, action Action, start time.Time, done <-chan struct{}) {
+	every := a.opts.ProgressEvery
+	if every <= 0 {
+		every = 10 * time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			a.emit(Event{Type: EventProgress, Address: c.Address, Action: action, ID: c.ID, Elapsed: time.Since(start).Seconds(), Status: a.rec.getStatus(c.Address)})
+		}
+	}
+}
+
+func (a *applier) emit(e Event) {
+	if a.opts.OnEvent == nil {
+		return
+	}
+	e.Elapsed = float64(time.Duration(e.Elapsed*float64(time.Second)).Round(time.Millisecond)) / float64(time.Second)
+	a.evMu.Lock()
+	defer a.evMu.Unlock()
+	a.opts.OnEvent(e)
+}
+
+// result records the result of a change; a replace keeps the worst of its
+// two halves.
+func (a *applier) result(c *Change, status string, elapsed time.Duration, err error) {
+	a.resMu.Lock()
+	defer a.resMu.Unlock()
+	key := c.Address + "#" + string(c.Action)
+	r, ok := a.results[key]
+	if !ok {
+		r = &Result{Address: c.Address, Action: c.Action}
+		a.results[key] = r
+	}
+	if r.Status == ResultFailed {
+		return
+	}
+	r.Status = status
+	r.Elapsed = (time.Duration(r.Elapsed*float64(time.Second)) + elapsed).Round(time.Millisecond).Seconds()
+	if err != nil {
+		r.Error = err.Error()
+	}
+	if res, ok := a.rec.resource(c.Address); ok {
+		r.ID = res.ID
+	}
+}
+
+// recorder holds the state during an apply and writes it after every
+// resource operation. Writes outlive the apply's context: a run that is
+// interrupted still records what it did.
+type recorder struct {
+	mu     sync.Mutex
+	store  *state.Store
+	env    string
+	st     *state.State
+	etag   string
+	status map[string]string
+}
+
+// update changes the state with fn, clears addr's pending intent, and
+// writes it.
+func (r *recorder) update(ctx context.Context, addr string, fn func(st *state.State)) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fn(r.st)
+	if addr != "" {
+		r.st.Pending = slices.DeleteFunc(r.st.Pending, func(p state.Pending) bool { return p.Address == addr })
+	}
+	return r.write(ctx)
+}
+
+func (r *recorder) write(ctx context.Context) error {
+	etag, err := r.store.Write(context.WithoutCancel(ctx), r.env, r.st, r.etag)
+	if err != nil {
+		return fmt.Errorf("writing the state of %s: %w", r.env, err)
+	}
+	r.etag = etag
+	return nil
+}
+
+// intent records that a mutating action on addr is about to start.
+func (r *recorder) intent(ctx context.Context, addr, action string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.st.Pending = slices.DeleteFunc(r.st.Pending, func(p state.Pending) bool { return p.Address == addr })
+	r.st.Pending = append(r.st.Pending, state.Pending{Address: addr, Action: action, Started: time.Now().UTC()})
+	return r.write(ctx)
+}
+
+// record records a resource in the middle of an operation: its intent
+// stays, so that a run killed before the operation ends is known to have
+// been interrupted.
+func (r *recorder) record(ctx context.Context, res state.Resource) error {
+	return r.update(ctx, "", func(st *state.State) { st.SetResource(res) })
+}
+
+// finish records a resource (nil: removes it) and clears its intent.
+func (r *recorder) finish(ctx context.Context, addr string, res *state.Resource) error {
+	return r.update(ctx, addr, func(st *state.State) {
+		if res == nil {
+			st.RemoveResource(addr)
+			return
+		}
+		st.SetResource(*res)
+	})
+}
+
+// resource returns a copy of the resource at addr.
+func (r *recorder) resource(addr string) (state.Resource, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	res, ok := r.st.Resource(addr)
+	if !ok {
+		return state.Resource{}, false
+	}
+	out := *res
+	out.Attributes = copyAttrs(res.Attributes)
+	return out, true
+}
+
+func (r *recorder) setStatus(addr, status string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.status[addr] = status
+}
+
+func (r *recorder) getStatus(addr string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.status[addr]
+}
+
+// snapshot returns the state as last written.
+func (r *recorder) snapshot() *state.State {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	data, err := r.st.Encode()
+	if err != nil {
+		return r.st
+	}
+	st, err := state.Decode(data)
+	if err != nil {
+		return r.st
+	}
+	return st
+}
+
+// finalize computes the outputs and writes the state one last time.
+func (r *recorder) finalize(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	before, _ := r.st.Encode()
+	r.st.Outputs = Outputs(r.st)
+	after, _ := r.st.Encode()
+	if string(before) == string(after) && r.etag != "" {
+		return nil
+	}
+	return r.write(ctx)
+}
+
+// Outputs computes an environment's outputs from its state: each instance's
+// addresses and each database's host, port and URI (never a password).
+func Outputs(st *state.State) map[string]state.Output {
+	out := map[string]state.Output{}
+	for _, r := range st.Resources {
+		switch r.Kind {
+		case spec.KindInstance:
+			for _, k := range []string{"ipv4", "ipv6"} {
+				if v := attrString(r.Attributes, k); v != "" && v != Unknown {
+					out[r.Address+"."+k] = state.Output{Value: v}
+				}
+			}
+		case spec.KindDatabase:
+			host := attrString(r.Attributes, "host")
+			port := attrInt(r.Attributes, "port")
+			if host == "" || host == Unknown {
+				continue
+			}
+			out[r.Address+".host"] = state.Output{Value: host}
+			out[r.Address+".port"] = state.Output{Value: port}
+			out[r.Address+".uri"] = state.Output{Value: fmt.Sprintf("postgresql://%s:%d/defaultdb?sslmode=require", host, port)}
+		}
+	}
+	return out
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package provision_test
+
+const raceEnabled = false

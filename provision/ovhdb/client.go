@@ -1,0 +1,310 @@
+package ovhdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"sync"
+
+	"github.com/ovh/go-ovh/ovh"
+
+	"github.com/accoreboot/acco/provision/httpretry"
+)
+
+// Config says how to reach the OVH API for one project.
+type Config struct {
+	// Project is the Public Cloud project (serviceName).
+	Project string
+	// Endpoint is the API endpoint or its go-ovh name (ovh-eu); empty
+	// means OVH_ENDPOINT, then go-ovh's configuration files.
+	Endpoint string
+	// ApplicationKey, ApplicationSecret and ConsumerKey are the API keys;
+	// empty means OVH_APPLICATION_KEY and friends, then ovh.conf.
+	ApplicationKey, ApplicationSecret, ConsumerKey string
+	// Lookup reads the operator's environment; nil means os.LookupEnv.
+	Lookup func(string) (string, bool)
+	// HTTPClient carries the requests (set it to retry, see httpretry).
+	HTTPClient *http.Client
+}
+
+// Client is the real API over go-ovh. It is safe for concurrent use: a
+// go-ovh client is not (it writes its Timeout into its http.Client at every
+// call), so Client keeps a few of them and lends each to one call at a time.
+type Client struct {
+	pool    chan *ovh.Client
+	project string
+}
+
+// poolSize is how many calls to the OVH API run at once.
+const poolSize = 4
+
+var _ API = (*Client)(nil)
+
+// New returns a Client for cfg. It makes no request.
+func New(cfg Config) (*Client, error) {
+	lookup := cfg.Lookup
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	get := func(explicit, name string) string {
+		if explicit != "" {
+			return explicit
+		}
+		v, _ := lookup(name)
+		return v
+	}
+	endpoint := get(cfg.Endpoint, "OVH_ENDPOINT")
+	ak := get(cfg.ApplicationKey, "OVH_APPLICATION_KEY")
+	as := get(cfg.ApplicationSecret, "OVH_APPLICATION_SECRET")
+	ck := get(cfg.ConsumerKey, "OVH_CONSUMER_KEY")
+	if cfg.Project == "" {
+		return nil, errors.New("creating OVH API client: no project")
+	}
+	cl := &Client{pool: make(chan *ovh.Client, poolSize), project: cfg.Project}
+	for range poolSize {
+		var c *ovh.Client
+		var err error
+		if endpoint != "" && ak != "" && as != "" && ck != "" {
+			c, err = ovh.NewClient(endpoint, ak, as, ck)
+		} else {
+			c, err = ovh.NewDefaultClient()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("creating OVH API client (set OVH_ENDPOINT, OVH_APPLICATION_KEY, OVH_APPLICATION_SECRET, OVH_CONSUMER_KEY or write ovh.conf): %w", err)
+		}
+		if cfg.HTTPClient != nil {
+			hc := *cfg.HTTPClient // its own copy: go-ovh writes Timeout into it
+			c.Client = &hc
+		}
+		cl.pool <- c
+	}
+	return cl, nil
+}
+
+func (c *Client) path(format string, args ...any) string {
+	esc := make([]any, len(args))
+	for i, a := range args {
+		esc[i] = url.PathEscape(fmt.Sprint(a))
+	}
+	return "/cloud/project/" + url.PathEscape(c.project) + "/database" + fmt.Sprintf(format, esc...)
+}
+
+// call runs one API call under the client's lock.
+func (c *Client) call(ctx context.Context, method, path string, body, out any) error {
+	var oc *ovh.Client
+	select {
+	case oc = <-c.pool:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	err := oc.CallAPIWithContext(ctx, method, path, body, out, true)
+	c.pool <- oc
+	if err == nil {
+		return nil
+	}
+	var apiErr *ovh.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.Code {
+		case http.StatusNotFound:
+			return fmt.Errorf("%w: %w", ErrNotFound, err)
+		case http.StatusConflict:
+			return fmt.Errorf("%w: %w: %w", ErrConflict, httpretry.ErrTransient, err)
+		}
+		if httpretry.TransientStatus(apiErr.Code) {
+			return fmt.Errorf("%w: %w", httpretry.ErrTransient, err)
+		}
+		return err
+	}
+	if httpretry.Transient(err) {
+		return fmt.Errorf("%w: %w", httpretry.ErrTransient, err)
+	}
+	return err
+}
+
+// Availability implements API.
+func (c *Client) Availability(ctx context.Context) ([]Availability, error) {
+	var all []Availability
+	if err := c.call(ctx, http.MethodGet, c.path("/availability"), nil, &all); err != nil {
+		return nil, fmt.Errorf("reading database availability: %w", err)
+	}
+	out := all[:0]
+	for _, a := range all {
+		if a.Engine == "" || a.Engine == "postgresql" {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// ListClusters implements API: one list call, then one read per cluster.
+func (c *Client) ListClusters(ctx context.Context) ([]Cluster, error) {
+	var ids []string
+	if err := c.call(ctx, http.MethodGet, c.path("/postgresql"), nil, &ids); err != nil {
+		return nil, fmt.Errorf("listing database clusters: %w", err)
+	}
+	return getAll(ctx, ids, func(ctx context.Context, id string) (Cluster, error) {
+		return c.GetCluster(ctx, id)
+	})
+}
+
+// GetCluster implements API.
+func (c *Client) GetCluster(ctx context.Context, id string) (Cluster, error) {
+	var cl Cluster
+	if err := c.call(ctx, http.MethodGet, c.path("/postgresql/%s", id), nil, &cl); err != nil {
+		return Cluster{}, fmt.Errorf("reading database cluster %s: %w", id, err)
+	}
+	return cl, nil
+}
+
+// CreateCluster implements API.
+func (c *Client) CreateCluster(ctx context.Context, in ClusterCreate) (Cluster, error) {
+	if in.IPRestrictions == nil {
+		in.IPRestrictions = []IPRestriction{}
+	}
+	var cl Cluster
+	if err := c.call(ctx, http.MethodPost, c.path("/postgresql"), in, &cl); err != nil {
+		return Cluster{}, fmt.Errorf("creating database cluster %s: %w", in.Description, err)
+	}
+	return cl, nil
+}
+
+// UpdateCluster implements API.
+func (c *Client) UpdateCluster(ctx context.Context, id string, u ClusterUpdate) error {
+	if err := c.call(ctx, http.MethodPut, c.path("/postgresql/%s", id), u, nil); err != nil {
+		return fmt.Errorf("updating database cluster %s: %w", id, err)
+	}
+	return nil
+}
+
+// DeleteCluster implements API.
+func (c *Client) DeleteCluster(ctx context.Context, id string) error {
+	if err := c.call(ctx, http.MethodDelete, c.path("/postgresql/%s", id), nil, nil); err != nil {
+		return fmt.Errorf("deleting database cluster %s: %w", id, err)
+	}
+	return nil
+}
+
+// ListUsers implements API: one list call, then one read per user (OVH has
+// no lookup by name).
+func (c *Client) ListUsers(ctx context.Context, clusterID string) ([]User, error) {
+	var ids []string
+	if err := c.call(ctx, http.MethodGet, c.path("/postgresql/%s/user", clusterID), nil, &ids); err != nil {
+		return nil, fmt.Errorf("listing users of cluster %s: %w", clusterID, err)
+	}
+	return getAll(ctx, ids, func(ctx context.Context, id string) (User, error) {
+		var u User
+		if err := c.call(ctx, http.MethodGet, c.path("/postgresql/%s/user/%s", clusterID, id), nil, &u); err != nil {
+			return u, fmt.Errorf("reading user %s of cluster %s: %w", id, clusterID, err)
+		}
+		u.Password = ""
+		return u, nil
+	})
+}
+
+// CreateUser implements API.
+func (c *Client) CreateUser(ctx context.Context, clusterID, name string, roles []string) (User, error) {
+	if roles == nil {
+		roles = []string{}
+	}
+	var u User
+	body := map[string]any{"name": name, "roles": roles}
+	if err := c.call(ctx, http.MethodPost, c.path("/postgresql/%s/user", clusterID), body, &u); err != nil {
+		return User{}, fmt.Errorf("creating user %s in cluster %s: %w", name, clusterID, err)
+	}
+	return u, nil
+}
+
+// UpdateUserRoles implements API.
+func (c *Client) UpdateUserRoles(ctx context.Context, clusterID, userID string, roles []string) error {
+	if roles == nil {
+		roles = []string{}
+	}
+	if err := c.call(ctx, http.MethodPut, c.path("/postgresql/%s/user/%s", clusterID, userID), map[string]any{"roles": roles}, nil); err != nil {
+		return fmt.Errorf("updating roles of user %s in cluster %s: %w", userID, clusterID, err)
+	}
+	return nil
+}
+
+// ResetPassword implements API.
+func (c *Client) ResetPassword(ctx context.Context, clusterID, userID string) (User, error) {
+	var u User
+	if err := c.call(ctx, http.MethodPost, c.path("/postgresql/%s/user/%s/credentials/reset", clusterID, userID), nil, &u); err != nil {
+		return User{}, fmt.Errorf("resetting the password of user %s in cluster %s: %w", userID, clusterID, err)
+	}
+	return u, nil
+}
+
+// DeleteUser implements API.
+func (c *Client) DeleteUser(ctx context.Context, clusterID, userID string) error {
+	if err := c.call(ctx, http.MethodDelete, c.path("/postgresql/%s/user/%s", clusterID, userID), nil, nil); err != nil {
+		return fmt.Errorf("deleting user %s of cluster %s: %w", userID, clusterID, err)
+	}
+	return nil
+}
+
+// ListDatabases implements API.
+func (c *Client) ListDatabases(ctx context.Context, clusterID string) ([]Database, error) {
+	var ids []string
+	if err := c.call(ctx, http.MethodGet, c.path("/postgresql/%s/database", clusterID), nil, &ids); err != nil {
+		return nil, fmt.Errorf("listing databases of cluster %s: %w", clusterID, err)
+	}
+	return getAll(ctx, ids, func(ctx context.Context, id string) (Database, error) {
+		var d Database
+		if err := c.call(ctx, http.MethodGet, c.path("/postgresql/%s/database/%s", clusterID, id), nil, &d); err != nil {
+			return d, fmt.Errorf("reading database %s of cluster %s: %w", id, clusterID, err)
+		}
+		return d, nil
+	})
+}
+
+// CreateDatabase implements API.
+func (c *Client) CreateDatabase(ctx context.Context, clusterID, name string) (Database, error) {
+	var d Database
+	if err := c.call(ctx, http.MethodPost, c.path("/postgresql/%s/database", clusterID), map[string]any{"name": name}, &d); err != nil {
+		return Database{}, fmt.Errorf("creating database %s in cluster %s: %w", name, clusterID, err)
+	}
+	return d, nil
+}
+
+// DeleteDatabase implements API.
+func (c *Client) DeleteDatabase(ctx context.Context, clusterID, id string) error {
+	if err := c.call(ctx, http.MethodDelete, c.path("/postgresql/%s/database/%s", clusterID, id), nil, nil); err != nil {
+		return fmt.Errorf("deleting database %s of cluster %s: %w", id, clusterID, err)
+	}
+	return nil
+}
+
+// getAll reads every id with get, as many at once as the pool allows, in
+// the order of ids; the ones deleted since the list are left out.
+func getAll[T any](ctx context.Context, ids []string, get func(context.Context, string) (T, error)) ([]T, error) {
+	items := make([]T, len(ids))
+	found := make([]bool, len(ids))
+	errs := make([]error, len(ids))
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Go(func() {
+			v, err := get(ctx, id)
+			switch {
+			case errors.Is(err, ErrNotFound):
+			case err != nil:
+				errs[i] = err
+			default:
+				items[i], found[i] = v, true
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	out := make([]T, 0, len(ids))
+	for i, v := range items {
+		if found[i] {
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,148 @@
+package ovhdb_test
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/accoreboot/acco/internal/localcloud"
+	"github.com/accoreboot/acco/provision/httpretry"
+	"github.com/accoreboot/acco/provision/internal/lctest"
+	"github.com/accoreboot/acco/provision/ovhdb"
+)
+
+func TestAdapterRoundTrip(t *testing.T) {
+	lc := lctest.Start(t, localcloud.Options{})
+	api, err := ovhdb.New(ovhdb.Config{Project: lctest.Project, Lookup: lc.Lookup, HTTPClient: httpretry.Client(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+
+	offers, err := api.Availability(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := false
+	for _, o := range offers {
+		ok = ok || (o.Version == "17" && o.Plan == "essential" && o.FlavorName() == "db1-4" && o.Region == "GRA")
+	}
+	if !ok {
+		t.Fatalf("no 17/essential/db1-4/GRA offer among %d", len(offers))
+	}
+
+	cl, err := api.CreateCluster(ctx, ovhdb.ClusterCreate{
+		Description: "acco-test-main", Plan: "essential", Version: "17",
+		NodesPattern:   ovhdb.NodesPattern{Flavor: "db1-4", Number: 1, Region: "GRA"},
+		IPRestrictions: []ovhdb.IPRestriction{{IP: "192.0.2.1/32", Description: "instance.app"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); cl.Status != ovhdb.StatusReady; time.Sleep(20 * time.Millisecond) {
+		if cl, err = api.GetCluster(ctx, cl.ID); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cluster never READY: %+v", cl)
+		}
+	}
+	if cl.Region() != "GRA" || cl.Flavor != "db1-4" || len(cl.IPRestrictions) != 1 {
+		t.Errorf("cluster = %+v", cl)
+	}
+	if _, ok := cl.Endpoint("postgresql"); !ok {
+		t.Errorf("no postgresql endpoint: %+v", cl.Endpoints)
+	}
+	list, err := api.ListClusters(ctx)
+	if err != nil || len(list) != 1 || list[0].ID != cl.ID {
+		t.Fatalf("ListClusters = %+v, %v", list, err)
+	}
+
+	ips := []ovhdb.IPRestriction{{IP: "192.0.2.2/32"}}
+	if err := api.UpdateCluster(ctx, cl.ID, ovhdb.ClusterUpdate{IPRestrictions: &ips}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Wait for the update before creating users (OVH refuses meanwhile).
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if cl, err = api.GetCluster(ctx, cl.ID); err != nil {
+			t.Fatal(err)
+		}
+		if cl.Status == ovhdb.StatusReady {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cluster never READY after update: %+v", cl)
+		}
+	}
+	u, err := api.CreateUser(ctx, cl.ID, "emqx", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Password == "" {
+		t.Error("CreateUser returned no password")
+	}
+	users, err := api.ListUsers(ctx, cl.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := false
+	for _, x := range users {
+		if x.Password != "" {
+			t.Errorf("ListUsers returned a password for %s", x.Username)
+		}
+		seen = seen || x.ID == u.ID
+	}
+	if !seen {
+		t.Errorf("user not listed: %+v", users)
+	}
+	if _, err := api.CreateUser(ctx, cl.ID, "emqx", nil); !errors.Is(err, ovhdb.ErrConflict) {
+		t.Errorf("second CreateUser: %v, want ErrConflict", err)
+	}
+	r, err := api.ResetPassword(ctx, cl.ID, u.ID)
+	if err != nil || r.Password == "" || r.Password == u.Password {
+		t.Errorf("ResetPassword: %v (new password set: %v)", err, r.Password != "")
+	}
+	d, err := api.CreateDatabase(ctx, cl.ID, "acco")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbs, err := api.ListDatabases(ctx, cl.ID)
+	if err != nil || len(dbs) < 2 {
+		t.Fatalf("ListDatabases = %+v, %v", dbs, err)
+	}
+
+	// Concurrent calls share one go-ovh client safely.
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if _, err := api.GetCluster(ctx, cl.ID); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+
+	if err := api.DeleteDatabase(ctx, cl.ID, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := api.DeleteUser(ctx, cl.ID, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := api.DeleteUser(ctx, cl.ID, u.ID); !errors.Is(err, ovhdb.ErrNotFound) {
+		t.Errorf("second DeleteUser: %v", err)
+	}
+	if err := api.DeleteCluster(ctx, cl.ID); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_, err := api.GetCluster(ctx, cl.ID)
+		if errors.Is(err, ovhdb.ErrNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cluster still there: %v", err)
+		}
+	}
+}
