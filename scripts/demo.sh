@@ -29,6 +29,41 @@ run "$ACCO" bootstrap "$ENV"
 step "Check that $ENV is ready: YAML, credentials, state"
 run "$ACCO" init "$ENV"
 
+# The deploy key the instance gets: yours, or one made for the demo.
+if [ -z "${ACCO_DEPLOY_PUBLIC_KEY_FILE:-}" ] && [ ! -f "$HOME/.ssh/id_ed25519.pub" ]; then
+	key="$DIR/demo-deploy-key"
+	[ -f "$key.pub" ] || ssh-keygen -q -t ed25519 -N '' -C acco-demo -f "$key"
+	export ACCO_DEPLOY_PUBLIC_KEY_FILE="$PWD/$key.pub"
+	echo "(using the demo deploy key $key.pub)"
+fi
+
+step "Plan $ENV: what apply would create (exit 2: changes present)"
+set +e
+"$ACCO" plan "$ENV" --detailed-exitcode
+echo "exit code: $?"
+set -e
+
+step "Apply $ENV: keypair, security group, instance, database with its users and databases"
+run "$ACCO" apply "$ENV" --auto-approve
+
+step "Plan again: nothing to do (exit 0)"
+run "$ACCO" plan "$ENV" --detailed-exitcode
+
+step "Outputs: addresses and the database URI, never a password"
+run "$ACCO" output "$ENV"
+run "$ACCO" state list "$ENV"
+
+if command -v openstack >/dev/null 2>&1; then
+	step "Someone deletes the SSH rule by hand: plan names the drift (exit 2) and apply repairs it"
+	rule=$(openstack security group rule list "acco-$ENV-app" -f value -c ID -c "Port Range" | awk '$2 == "22:22" {print $1; exit}')
+	run openstack security group rule delete "$rule"
+	set +e
+	"$ACCO" plan "$ENV" --detailed-exitcode
+	echo "exit code: $?"
+	set -e
+	run "$ACCO" apply "$ENV" --auto-approve
+fi
+
 step "Freeze $ENV, see who holds it, and release it"
 id=$("$ACCO" lock hold "$ENV" --reason "demo: release freeze")
 run "$ACCO" lock status "$ENV"
@@ -41,12 +76,13 @@ echo "exit code: $code"
 run "$ACCO" lock break "$ENV" "$id" --force
 
 if command -v openstack >/dev/null 2>&1; then
-	step "The OpenStack CLI sees the project of $ENV"
-	run openstack flavor list
-	run openstack image list
+	step "The OpenStack CLI sees what acco made in the project of $ENV"
+	run openstack server list
+	run openstack security group list
 fi
 
 step "What the local cloud holds"
 run "$ACCO" local status --dir "$DIR"
 
-printf '\nThe local cloud keeps running; stop it with: %s local down --dir %s\n' "$ACCO" "$DIR"
+printf '\n%s stays applied and the local cloud keeps running (eval "$(%s local env)" to use it).\n' "$ENV" "$ACCO"
+printf 'Remove it all with: %s destroy %s --auto-approve, then %s local down\n' "$ACCO" "$ENV" "$ACCO"
