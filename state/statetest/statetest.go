@@ -329,14 +329,16 @@ func runLock(t *testing.T, newBlob func(t *testing.T) state.Blob, faults FaultIn
 	})
 
 	t.Run("KeptAliveLeaseHolds", func(t *testing.T) {
-		// Real time: the lease lasts 600ms and is renewed every 100ms.
+		// Real time: the lease lasts 3s and is renewed every 100ms; after
+		// 3.5s it still holds. Renewals would have to stall for about 3s
+		// (a machine far busier than any CI) for this to fail.
 		b := newBlob(t)
-		first, err := state.NewLocker(b, state.WithRenewInterval(100*time.Millisecond)).Lock(ctx, env, info("alice@laptop", "apply", ""), 600*time.Millisecond)
+		first, err := state.NewLocker(b, state.WithRenewInterval(100*time.Millisecond)).Lock(ctx, env, info("alice@laptop", "apply", ""), 3*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
 		stop := first.KeepAlive(ctx)
-		time.Sleep(1500 * time.Millisecond)
+		time.Sleep(3500 * time.Millisecond)
 		_, err = state.NewLocker(b).Lock(ctx, env, info("bob@desk", "apply", ""), time.Minute)
 		stop()
 		if !errors.Is(err, state.ErrLocked) {
