@@ -12,7 +12,7 @@ ACCO := bin/acco
 # Commands that talk to OVH read credentials.sh when it exists.
 WITH_CREDS := $(if $(wildcard credentials.sh),source ./credentials.sh &&,)
 
-.PHONY: all build test lint fmt-check vet staticcheck unit fuzz deps vm-image validate init bootstrap demo local-down clean
+.PHONY: all build test lint fmt-check vet staticcheck unit fuzz bench deps vm-image validate init bootstrap demo local-down clean
 
 all: build
 
@@ -45,6 +45,11 @@ lint: fmt-check vet staticcheck
 fuzz: ## run each fuzz target for a while
 	$(GO) test ./internal/spec -run '^$$' -fuzz FuzzLoad -fuzztime 30s
 	$(GO) test ./state -run '^$$' -fuzz FuzzDecode -fuzztime 30s
+
+bench: deps vm-image ## benchmarks: no-op plan at 50 ms latency; no-op configure vs the same Ansible playbook on a VM
+	@command -v ansible-playbook >/dev/null || { [ "$$(id -u)" -eq 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ansible >/dev/null; } || echo "ansible not installed: the Ansible benchmark will skip"
+	$(GO) test ./provision -run '^$$' -bench PlanNoop -benchtime 5x
+	$(GO) test ./configure -run '^$$' -bench Noop -benchtime 3x -timeout 60m
 
 validate: build ## acco validate $(ENV)
 	$(ACCO) validate $(ENV)
