@@ -252,19 +252,16 @@ func (a *API) createDatabase(rq *request) (any, *apiError) {
 	c.Databases = append(c.Databases, d)
 	a.mu.Unlock()
 
-	var berr error
-	if a.cfg.Postgres != nil {
-		berr = a.cfg.Postgres.CreateDatabase(backendContext(rq), c.ID, in.Name)
-	}
-	a.mu.Lock()
-	if berr != nil {
-		c.removeDatabase(d)
-	} else {
-		d.pending = false
-	}
-	a.mu.Unlock()
-	if berr != nil {
-		return nil, internalError(berr)
+	if aerr := a.onBackend(func(b Backend) error {
+		return b.CreateDatabase(backendContext(rq), c.ID, in.Name)
+	}, func(ok bool) {
+		if ok {
+			d.pending = false
+		} else {
+			c.removeDatabase(d)
+		}
+	}); aerr != nil {
+		return nil, aerr
 	}
 	a.changed()
 	return databaseOut{Default: false, ID: d.ID, Name: d.Name}, nil
@@ -292,22 +289,36 @@ func (a *API) deleteDatabase(rq *request) (any, *apiError) {
 	d.pending = true
 	a.mu.Unlock()
 
-	var berr error
-	if a.cfg.Postgres != nil {
-		berr = a.cfg.Postgres.DropDatabase(backendContext(rq), c.ID, d.Name)
-	}
-	a.mu.Lock()
-	if berr != nil {
-		d.pending = false
-	} else {
-		c.removeDatabase(d)
-	}
-	a.mu.Unlock()
-	if berr != nil {
-		return nil, internalError(berr)
+	if aerr := a.onBackend(func(b Backend) error {
+		return b.DropDatabase(backendContext(rq), c.ID, d.Name)
+	}, func(ok bool) {
+		if ok {
+			c.removeDatabase(d)
+		} else {
+			d.pending = false
+		}
+	}); aerr != nil {
+		return nil, aerr
 	}
 	a.changed()
 	return nil, nil
+}
+
+// onBackend runs call against the PostgreSQL backend, if there is one, with
+// the API unlocked (the object it works on is marked pending meanwhile), then
+// settles the object under the lock: settle(true) when the call succeeded.
+func (a *API) onBackend(call func(Backend) error, settle func(ok bool)) *apiError {
+	var err error
+	if a.cfg.Postgres != nil {
+		err = call(a.cfg.Postgres)
+	}
+	a.mu.Lock()
+	settle(err == nil)
+	a.mu.Unlock()
+	if err != nil {
+		return internalError(err)
+	}
+	return nil
 }
 
 func (a *API) listIPRestrictions(rq *request) (any, *apiError) {
@@ -568,19 +579,16 @@ func (a *API) createUser(rq *request) (any, *apiError) {
 	a.mu.Unlock()
 
 	password := newPassword()
-	var berr error
-	if a.cfg.Postgres != nil {
-		berr = a.cfg.Postgres.CreateUser(backendContext(rq), c.ID, u.Name, password)
-	}
-	a.mu.Lock()
-	if berr != nil {
-		c.removeUser(u)
-	} else {
-		u.pending = false
-	}
-	a.mu.Unlock()
-	if berr != nil {
-		return nil, internalError(berr)
+	if aerr := a.onBackend(func(b Backend) error {
+		return b.CreateUser(backendContext(rq), c.ID, u.Name, password)
+	}, func(ok bool) {
+		if ok {
+			u.pending = false
+		} else {
+			c.removeUser(u)
+		}
+	}); aerr != nil {
+		return nil, aerr
 	}
 	a.changed()
 	return renderUser(u, password), nil
@@ -647,19 +655,16 @@ func (a *API) deleteUser(rq *request) (any, *apiError) {
 	u.pending = true
 	a.mu.Unlock()
 
-	var berr error
-	if a.cfg.Postgres != nil {
-		berr = a.cfg.Postgres.DropUser(backendContext(rq), c.ID, u.Name)
-	}
-	a.mu.Lock()
-	if berr != nil {
-		u.pending = false
-	} else {
-		c.removeUser(u)
-	}
-	a.mu.Unlock()
-	if berr != nil {
-		return nil, internalError(berr)
+	if aerr := a.onBackend(func(b Backend) error {
+		return b.DropUser(backendContext(rq), c.ID, u.Name)
+	}, func(ok bool) {
+		if ok {
+			c.removeUser(u)
+		} else {
+			u.pending = false
+		}
+	}); aerr != nil {
+		return nil, aerr
 	}
 	a.changed()
 	return nil, nil
