@@ -36,12 +36,18 @@ func (a *app) readState(cmd *cobra.Command, name string) (*state.State, error) {
 	}
 	st, _, err := state.NewStore(blob).Read(ctx, name)
 	if errors.Is(err, state.ErrNotFound) {
-		return nil, withHint(fmt.Errorf("no state for %s yet", name), "state is written by the first apply of %s; check --state / ACCO_STATE if you expected one", name)
+		return nil, noStateYet(name)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read state of %s: %w", name, err)
 	}
 	return st, nil
+}
+
+// noStateYet is the error of reading the state of an environment that has
+// none: it says how state comes to exist.
+func noStateYet(env string) error {
+	return withHint(fmt.Errorf("no state for %s yet", env), "state is written by the first apply of %s; check --state / ACCO_STATE if you expected one", env)
 }
 
 // stateListEntry is one resource in `acco state list --json`.
@@ -156,7 +162,7 @@ ACCO_STATE_KEY, never in clear text.`,
 			}
 			raw, err := state.NewStore(blob).Raw(ctx, args[0])
 			if errors.Is(err, state.ErrNotFound) {
-				return withHint(fmt.Errorf("no state for %s yet", args[0]), "state is written by the first apply of %s", args[0])
+				return noStateYet(args[0])
 			}
 			if err != nil {
 				return fmt.Errorf("read state of %s: %w", args[0], err)
