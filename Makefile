@@ -2,9 +2,12 @@
 #   make test                 everything CI runs
 #   make validate ENV=prod    check an environment, offline
 #   make init ENV=prod        valid YAML + credentials present + state reachable
+#   make deploy ENV=preprod   apply (asks for confirmation), then configure the host
 # credentials.sh (git-ignored; see credentials.sh.example) is sourced when present.
 
 ENV ?= test
+# The environment `make demo` runs: local (the local cloud with VMs) by default.
+DEMO_ENV ?= local
 SHELL := /bin/bash
 GO ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
@@ -12,7 +15,7 @@ ACCO := bin/acco
 # Commands that talk to OVH read credentials.sh when it exists.
 WITH_CREDS := $(if $(wildcard credentials.sh),source ./credentials.sh &&,)
 
-.PHONY: all build test lint fmt-check vet staticcheck unit fuzz bench deps vm-image validate init bootstrap demo local-down clean
+.PHONY: all build test lint fmt-check vet staticcheck unit fuzz bench deps vm-image example-backend validate init bootstrap plan apply configure deploy demo local-down clean
 
 all: build
 
@@ -60,9 +63,28 @@ init: build ## validate, check credentials, reach the state bucket
 bootstrap: build ## create the state bucket (idempotent)
 	$(WITH_CREDS) $(ACCO) bootstrap
 
-demo: build ## acco's job end to end on the local cloud (no OVH account needed)
-	@scripts/ensure-deps.sh
-	ENV=$(ENV) scripts/demo.sh
+plan: build ## acco plan $(ENV)
+	$(WITH_CREDS) $(ACCO) plan $(ENV)
+
+apply: build ## acco apply $(ENV) (asks for confirmation)
+	$(WITH_CREDS) $(ACCO) apply $(ENV)
+
+configure: build ## acco configure $(ENV)
+	$(WITH_CREDS) $(ACCO) configure $(ENV)
+
+deploy: build ## apply $(ENV), then configure its host
+	$(WITH_CREDS) $(ACCO) apply $(ENV) && $(ACCO) configure $(ENV)
+
+example-backend: .acco/example-backend.tar.gz ## pack examples/backend, the local environment's backend
+
+# Deterministic: same sources, same bytes (so configure uploads it only when it changed).
+.acco/example-backend.tar.gz: $(shell find examples/backend -type f 2>/dev/null)
+	@mkdir -p .acco
+	tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C examples \
+		--transform 's,^backend,package,' -cf - backend | gzip -n >$@.tmp && mv $@.tmp $@
+
+demo: build deps vm-image example-backend ## acco's job end to end on the local cloud (no OVH account needed)
+	ENV=$(DEMO_ENV) scripts/demo.sh
 
 local-down: build ## stop the local cloud
 	$(ACCO) local down

@@ -25,7 +25,8 @@ type ServicesOptions struct {
 	// Offline keeps to what a host without internet access can install
 	// (the local VM): Node.js from Debian instead of NodeSource, and no
 	// PowerSync (its image comes from Docker Hub). The broker must then be
-	// mosquitto; EMQX's packages are on the internet too.
+	// mosquitto; EMQX's packages are on the internet too. services.offline
+	// in the YAML sets it too.
 	Offline bool
 }
 
@@ -39,6 +40,7 @@ func Services(env *spec.Environment, in templates.Inputs, opts ServicesOptions) 
 	}
 	var d Desired
 	s := env.Services
+	opts.Offline = opts.Offline || s.Offline
 	if opts.Offline && s.Broker == spec.BrokerEMQX {
 		return Desired{}, fmt.Errorf("services.broker: emqx cannot be installed offline; use mosquitto")
 	}

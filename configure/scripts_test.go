@@ -286,7 +286,18 @@ func TestServicesFromShippedEnvironments(t *testing.T) {
 				t.Errorf("%s: %s restarts %s, which is not a managed unit", n, f.Path, f.Restart)
 			}
 		}
-		for _, u := range []string{"emqx.service", "powersync.service", "acco-backend.service", "systemd-journald.service"} {
+		want := []string{"acco-backend.service", "systemd-journald.service"}
+		if e.Services.Broker == spec.BrokerEMQX {
+			want = append(want, "emqx.service")
+		} else {
+			want = append(want, "mosquitto.service")
+		}
+		if !e.Services.Offline {
+			want = append(want, "powersync.service")
+		} else if units["powersync.service"] {
+			t.Errorf("%s: offline, but powersync.service is managed", n)
+		}
+		for _, u := range want {
 			if !units[u] {
 				t.Errorf("%s: unit %s not managed", n, u)
 			}

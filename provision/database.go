@@ -455,13 +455,15 @@ func (a *applier) deleteDatabase(ctx context.Context, c *Change) error {
 	return a.forgetCluster(ctx, c.Address)
 }
 
-// forgetCluster removes a cluster and its users and databases from state.
+// forgetCluster removes a cluster, its users and databases, and the admin
+// login configure recorded for it from state.
 func (a *applier) forgetCluster(ctx context.Context, addr string) error {
 	name := strings.TrimPrefix(addr, spec.KindDatabase+".")
 	return a.rec.update(ctx, addr, func(st *state.State) {
 		st.RemoveResource(addr)
 		for _, r := range slices.Clone(st.Resources) {
-			if strings.HasPrefix(r.Address, spec.KindDatabaseUser+"."+name+".") || strings.HasPrefix(r.Address, spec.KindDatabaseDB+"."+name+".") {
+			if strings.HasPrefix(r.Address, spec.KindDatabaseUser+"."+name+".") || strings.HasPrefix(r.Address, spec.KindDatabaseDB+"."+name+".") ||
+				r.Address == spec.KindDatabaseAdmin+"."+name {
 				st.RemoveResource(r.Address)
 			}
 		}

@@ -258,7 +258,13 @@ func (a *applier) createInstance(ctx context.Context, c *Change) error {
 	}
 	attrs := copyAttrs(c.After)
 	attrs["ipv4"], attrs["ipv6"], attrs["status"] = "", "", "BUILD"
-	if err := a.rec.record(ctx, state.Resource{Address: c.Address, Kind: c.Kind, ID: id, Attributes: attrs, DependsOn: c.DependsOn}); err != nil {
+	// A new server has new host keys: forget the pinned ones, so that
+	// configure checks the new keys against the new server's console.
+	hostName := strings.TrimPrefix(c.Address, spec.KindInstance+".")
+	if err := a.rec.update(ctx, "", func(st *state.State) {
+		st.SetResource(state.Resource{Address: c.Address, Kind: c.Kind, ID: id, Attributes: attrs, DependsOn: c.DependsOn})
+		delete(st.Hosts, hostName)
+	}); err != nil {
 		return err
 	}
 	c2 := *c
@@ -353,7 +359,14 @@ func (a *applier) deleteInstance(ctx context.Context, c *Change) error {
 			return fmt.Errorf("waiting for instance %s to be deleted: %w", c.ID, err)
 		}
 	}
-	return a.rec.finish(ctx, c.Address, nil)
+	// The host is gone: so are its pinned host keys and owed restarts.
+	hostName := strings.TrimPrefix(c.Address, spec.KindInstance+".")
+	return a.rec.update(ctx, c.Address, func(st *state.State) {
+		st.RemoveResource(c.Address)
+		delete(st.Hosts, hostName)
+		prefix := "host." + hostName + ":"
+		st.Pending = slices.DeleteFunc(st.Pending, func(p state.Pending) bool { return strings.HasPrefix(p.Address, prefix) })
+	})
 }
 
 // copyAttrs returns a shallow copy of attributes.

@@ -84,6 +84,7 @@ Exit codes: 0 success, 1 error, 2 changes or drift present (with
 		a.applyCommand(),
 		a.destroyCommand(),
 		a.outputCommand(),
+		a.configureCommand(),
 	)
 	return root
 }

@@ -241,6 +241,11 @@ type Services struct {
 	// Broker is the MQTT broker: emqx (default) or mosquitto (offline
 	// tests; positions are then written by the backend).
 	Broker string `yaml:"broker"`
+	// Offline installs only what Debian's archive has, for hosts without
+	// the internet beyond a Debian mirror (the local cloud's VMs): Node.js
+	// from Debian instead of NodeSource, and no PowerSync (its image is on
+	// Docker Hub). The broker must then be mosquitto.
+	Offline bool `yaml:"offline"`
 	// HealthTimeout bounds the wait for a restarted service to become
 	// healthy (default 2m).
 	HealthTimeout time.Duration `yaml:"health_timeout"`
@@ -440,6 +445,11 @@ const (
 	KindDatabase      = "database"
 	KindDatabaseUser  = "database_user"
 	KindDatabaseDB    = "database_db"
+	// KindDatabaseAdmin is a cluster's admin login (avnadmin), recorded by
+	// configure for the database bootstrap and forgotten with the cluster.
+	KindDatabaseAdmin = "database_admin"
+	// KindSecret holds secrets acco generated (configure's service secrets).
+	KindSecret = "secret"
 )
 
 // Address joins a kind and names into a resource address such as

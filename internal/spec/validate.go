@@ -664,6 +664,9 @@ func (v *validator) services() {
 		v.add("services.broker", "unknown broker %q: use emqx (production) or mosquitto (offline tests)", s.Broker)
 	}
 	v.required("services.broker", s.Broker, "emqx or mosquitto")
+	if s.Offline && s.Broker == BrokerEMQX {
+		v.add("services.offline", "EMQX's packages are only on the internet: set broker: mosquitto, or offline: false")
+	}
 	v.positive("services.health_timeout", s.HealthTimeout)
 
 	switch {

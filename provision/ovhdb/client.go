@@ -159,6 +159,17 @@ func (c *Client) GetCluster(ctx context.Context, id string) (Cluster, error) {
 	return cl, nil
 }
 
+// CACertificate implements API.
+func (c *Client) CACertificate(ctx context.Context, clusterID string) (string, error) {
+	var out struct {
+		CA string `json:"ca"`
+	}
+	if err := c.call(ctx, http.MethodGet, c.path("/postgresql/%s/certificates", clusterID), nil, &out); err != nil {
+		return "", fmt.Errorf("reading the CA certificate of database cluster %s: %w", clusterID, err)
+	}
+	return out.CA, nil
+}
+
 // CreateCluster implements API.
 func (c *Client) CreateCluster(ctx context.Context, in ClusterCreate) (Cluster, error) {
 	if in.IPRestrictions == nil {

@@ -192,6 +192,9 @@ type API interface {
 	ListClusters(ctx context.Context) ([]Cluster, error)
 	// GetCluster returns one cluster; a missing one wraps ErrNotFound.
 	GetCluster(ctx context.Context, id string) (Cluster, error)
+	// CACertificate returns the PEM certificate of the CA that signed the
+	// cluster's server certificate ("" when the cluster has none yet).
+	CACertificate(ctx context.Context, clusterID string) (string, error)
 	// CreateCluster orders a cluster; it starts CREATING.
 	CreateCluster(ctx context.Context, c ClusterCreate) (Cluster, error)
 	// UpdateCluster changes a cluster; it goes UPDATING.
