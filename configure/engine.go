@@ -75,6 +75,9 @@ type Result struct {
 	Started []string `json:"started,omitempty"`
 	// Database are the database bootstrap's steps.
 	Database []DBStep `json:"database,omitempty"`
+	// Commands counts the commands run on the host after connecting, each
+	// one SSH round trip (a no-op run makes one: the facts probe).
+	Commands int `json:"commands"`
 	Err      error    `json:"-"`
 }
 
@@ -127,6 +130,7 @@ func ForEach(ctx context.Context, n, limit int, fn func(ctx context.Context, i i
 }
 
 type hostRun struct {
+	res    *Result
 	host   Host
 	r      Runner
 	opts   Options
@@ -154,6 +158,7 @@ func (h *hostRun) wet(ctx context.Context, addr, what, script string, stdin io.R
 
 // run runs a command and masks the secrets in its error.
 func (h *hostRun) run(ctx context.Context, what, script string, stdin io.Reader) ([]byte, error) {
+	h.res.Commands++
 	out, err := h.r.Run(ctx, script, stdin)
 	if err != nil {
 		var ee *ExitError
@@ -166,7 +171,7 @@ func (h *hostRun) run(ctx context.Context, what, script string, stdin io.Reader)
 }
 
 func runHost(ctx context.Context, conn Connector, t Target, opts Options, res *Result) error {
-	h := &hostRun{host: t.Host, opts: opts, masker: NewMasker(opts.Secrets)}
+	h := &hostRun{res: res, host: t.Host, opts: opts, masker: NewMasker(opts.Secrets)}
 	h.event("apply_start", "", "", "connecting to "+t.Host.Addr())
 	r, err := conn.Connect(ctx, t.Host)
 	if err != nil {
@@ -484,6 +489,7 @@ func (h *hostRun) gate(ctx context.Context, unit string, hc Health) error {
 	script := healthScript(unit, hc)
 	var last string
 	for {
+		h.res.Commands++
 		out, err := h.r.Run(ctx, script, nil)
 		if err == nil {
 			h.event("apply_progress", unitAddress(h.host.Name, unit), "", unit+" is healthy")
@@ -501,6 +507,7 @@ func (h *hostRun) gate(ctx context.Context, unit string, hc Health) error {
 		case <-time.After(interval):
 		}
 	}
+	h.res.Commands++
 	logs, _ := h.r.Run(ctx, argv("journalctl", "-u", unit, "-n", "20", "--no-pager", "-o", "cat"), nil)
 	return fmt.Errorf("%s not healthy after %s: %s\n%s", unit, timeout, h.masker.Mask(last), h.masker.Mask(strings.TrimSpace(string(logs))))
 }

@@ -99,8 +99,8 @@ func TestFreshHostThenNoop(t *testing.T) {
 	if got := hs.host.mutations(); len(got) != 0 {
 		t.Errorf("no-op run did %v", got)
 	}
-	if hs.host.runs != 1 {
-		t.Errorf("no-op run made %d round trips, want 1 (the facts probe)", hs.host.runs)
+	if hs.host.runs != 1 || res.Commands != 1 {
+		t.Errorf("no-op run made %d round trips (reported %d), want 1 (the facts probe)", hs.host.runs, res.Commands)
 	}
 	if !res.Plan.Empty() || len(res.Plan.Restarts) != 0 {
 		t.Errorf("no-op plan: %+v", res.Plan.Changes)

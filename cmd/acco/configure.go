@@ -486,7 +486,7 @@ func (v *configureView) report(results []*configure.Result, runErr error, check 
 		sum.Restarts += len(res.Plan.Restarts)
 		switch {
 		case n == 0 && len(res.Plan.Restarts) == 0:
-			h.printf("host.%s: up to date, nothing to change.\n", res.Host)
+			h.printf("host.%s: up to date, nothing to change (%d SSH round trips).\n", res.Host, res.Commands)
 		case check:
 			h.printf("host.%s: %d to change, %d to restart (--check: nothing was changed).\n", res.Host, n, len(res.Plan.Restarts))
 		case res.Err == nil:
