@@ -77,8 +77,8 @@ type Result struct {
 	Database []DBStep `json:"database,omitempty"`
 	// Commands counts the commands run on the host after connecting, each
 	// one SSH round trip (a no-op run makes one: the facts probe).
-	Commands int `json:"commands"`
-	Err      error    `json:"-"`
+	Commands int   `json:"commands"`
+	Err      error `json:"-"`
 }
 
 // Run configures the targets, Options.Parallel at a time, and returns one

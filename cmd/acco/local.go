@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 
 	"github.com/accoreboot/acco/internal/localcloud"
 	"github.com/accoreboot/acco/internal/localcloud/knobs"
+	"github.com/accoreboot/acco/internal/localcloud/vm"
 	"github.com/accoreboot/acco/internal/spec"
 )
 
@@ -24,7 +27,9 @@ func (a *app) localCommand() *cobra.Command {
 Keystone, Nova, Neutron and Glance; the OVH API with managed PostgreSQL
 clusters backed by real PostgreSQL servers when PostgreSQL is installed; and
 S3 for the state bucket. acco, gophercloud, go-ovh, the OpenStack CLI and the
-AWS CLI all run against it unchanged. It can be made slow and flaky on purpose.`,
+AWS CLI all run against it unchanged. It can be made slow and flaky on purpose.
+With --vms, every server is a real QEMU VM (the image of make vm-image) that
+answers SSH at its IPv4 address, 127.0.0.N, on port 22.`,
 		Example: `  acco local up
   eval "$(acco local env)"
   acco bootstrap && acco lock status test
@@ -49,6 +54,8 @@ type localFlags struct {
 	address    time.Duration
 	dbCreate   time.Duration
 	dbDelete   time.Duration
+	vms        bool
+	vmImage    string
 }
 
 func (f *localFlags) register(cmd *cobra.Command) {
@@ -65,6 +72,8 @@ func (f *localFlags) register(cmd *cobra.Command) {
 	fl.DurationVar(&f.address, "address-delay", time.Second, "how long after ACTIVE a server's Ext-Net address shows")
 	fl.DurationVar(&f.dbCreate, "db-create-delay", 5*time.Second, "how long a new database stays CREATING")
 	fl.DurationVar(&f.dbDelete, "db-delete-delay", 2*time.Second, "how long a deleted database stays DELETING")
+	fl.BoolVar(&f.vms, "vms", false, "run every server as a QEMU VM reachable over SSH at its IPv4 address (127.0.0.N) on port 22; needs the image of make vm-image")
+	fl.StringVar(&f.vmImage, "vm-image", "", "directory of the VM image, with --vms (default $ACCO_VM_IMAGE, else .acco/vm-image in the module root)")
 }
 
 // args renders the flags back into a command line for `acco local serve`.
@@ -82,6 +91,8 @@ func (f *localFlags) args() []string {
 		"--address-delay", f.address.String(),
 		"--db-create-delay", f.dbCreate.String(),
 		"--db-delete-delay", f.dbDelete.String(),
+		"--vms=" + strconv.FormatBool(f.vms),
+		"--vm-image", f.vmImage,
 	}
 }
 
@@ -94,6 +105,20 @@ func (a *app) localOptions(f *localFlags) (localcloud.Options, error) {
 	}
 	if f.faults < 0 || f.faults > 1 {
 		return localcloud.Options{}, fmt.Errorf("--faults %v: give a share between 0 and 1, e.g. 0.1", f.faults)
+	}
+	imageDir := f.vmImage
+	if f.vms {
+		if imageDir == "" {
+			imageDir = vm.DefaultImageDir()
+		}
+		abs, err := filepath.Abs(imageDir)
+		if err != nil {
+			return localcloud.Options{}, fmt.Errorf("--vm-image %s: %w", imageDir, err)
+		}
+		imageDir = abs
+		if err := vm.ImageAvailable(imageDir); err != nil {
+			return localcloud.Options{}, fmt.Errorf("--vms: %w", err)
+		}
 	}
 	return localcloud.Options{
 		Dir:           f.dir,
@@ -109,6 +134,8 @@ func (a *app) localOptions(f *localFlags) (localcloud.Options, error) {
 		DBCreateDelay: f.dbCreate,
 		DBDeleteDelay: f.dbDelete,
 		Projects:      a.environmentProjects(),
+		VMs:           f.vms,
+		VMImageDir:    imageDir,
 	}, nil
 }
 
@@ -137,12 +164,17 @@ func (a *app) localUpCommand() *cobra.Command {
 		Short: "Start the local cloud in the background (a second up reports the running one)",
 		Example: `  acco local up
   acco local up --latency 50ms --jitter 10ms --faults 0.1 --seed 7
-  acco local up --postgres off --dir /tmp/cloud`,
+  acco local up --postgres off --dir /tmp/cloud
+  acco local up --vms`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if _, err := a.localOptions(&f); err != nil {
+			opts, err := a.localOptions(&f)
+			if err != nil {
 				return err
 			}
+			// The background server gets the resolved image directory, so
+			// it does not depend on its working directory.
+			f.vmImage = opts.VMImageDir
 			exe, err := os.Executable()
 			if err != nil {
 				return fmt.Errorf("find the acco binary: %w", err)
@@ -168,6 +200,9 @@ func (a *app) localUpCommand() *cobra.Command {
 					note = info.PostgresNote
 				}
 				h.printf("  PostgreSQL          none (%s): databases get endpoints that lead nowhere\n", note)
+			}
+			if info.VMs {
+				h.printf("  VMs                 on: servers are QEMU VMs, SSH at their IPv4 address (127.0.0.N) port 22\n")
 			}
 			h.printf("Point your shell at it with: eval \"$(acco local env)\"\n")
 			return nil
@@ -196,7 +231,12 @@ func (a *app) localServeCommand() *cobra.Command {
 			info := c.Info()
 			fmt.Fprintf(a.err, "local cloud serving %s: api %s, s3 %s\n", info.Dir, info.APIURL, info.S3URL)
 			serr := c.Serve(cmd.Context())
-			cerr := c.Close(cmd.Context())
+			// Serve returns once the context is cancelled (acco local down
+			// sends SIGTERM): stopping the VMs and PostgreSQL servers must
+			// not inherit that cancellation, or they would be left running.
+			closeCtx, cancel := context.WithTimeout(context.WithoutCancel(cmd.Context()), 2*time.Minute)
+			defer cancel()
+			cerr := c.Close(closeCtx)
 			if serr != nil {
 				return serr
 			}
@@ -252,7 +292,7 @@ func (a *app) localStatusCommand() *cobra.Command {
 			h := a.human()
 			h.printf("local cloud running (pid %d) in %s since %s\n", st.PID, st.Dir, st.Started.Local().Format(time.RFC3339))
 			h.printf("  OpenStack identity  %s\n  OVH API             %s\n  S3                  %s\n", st.Endpoints.Identity, st.Endpoints.OVH, st.Endpoints.S3)
-			h.printf("  latency %s (+%s jitter), faults %v, postgres %v\n", st.Options.Latency, st.Options.Jitter, st.Options.FaultRate, st.Postgres)
+			h.printf("  latency %s (+%s jitter), faults %v, postgres %v, vms %v\n", st.Options.Latency, st.Options.Jitter, st.Options.FaultRate, st.Postgres, st.VMs)
 			for _, k := range sortedKeys(st.Counts) {
 				h.printf("  %-28s %d\n", k, st.Counts[k])
 			}

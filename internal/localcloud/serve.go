@@ -23,6 +23,7 @@ import (
 	"github.com/accoreboot/acco/internal/localcloud/ovhapi"
 	"github.com/accoreboot/acco/internal/localcloud/pgserver"
 	"github.com/accoreboot/acco/internal/localcloud/s3store"
+	"github.com/accoreboot/acco/internal/localcloud/vm"
 )
 
 // Postgres modes. Any other value is a connection string (postgres://… or
@@ -87,7 +88,29 @@ type Options struct {
 	// Projects are the environments' projects (env name and project ID, as
 	// in environments/<env>.yaml); default test, preprod and prod.
 	Projects []Project
+
+	// VMs backs every Nova server with a QEMU VM (package vm): the server
+	// is BUILD until the VM's SSH answers, its Ext-Net address is a
+	// loopback address 127.0.0.N whose port 22 (and VMPorts) reach the
+	// VM, and its console output is the VM's serial console. Managed
+	// PostgreSQL clusters then report the host 10.0.2.2, the host's
+	// 127.0.0.1 as QEMU's user networking shows it to the guests.
+	VMs bool
+	// VMImageDir holds the guest image (`make vm-image`); default
+	// vm.DefaultImageDir(). Used with VMs only.
+	VMImageDir string
+	// VMPorts are the guest ports forwarded besides 22, each from the same
+	// port of the server's address; default DefaultVMPorts(). Used with VMs
+	// only.
+	VMPorts []int
+	// VMMemoryMB is the memory of each VM; default 1024. Used with VMs only.
+	VMMemoryMB int
 }
+
+// GuestHostAddress is the address under which VMs reach the host's
+// 127.0.0.1 (QEMU user networking), and the host of managed PostgreSQL
+// clusters when Options.VMs is on.
+const GuestHostAddress = "10.0.2.2"
 
 // Info describes a running local cloud; Serve writes it to local.json.
 type Info struct {
@@ -97,6 +120,7 @@ type Info struct {
 	APIURL   string    `json:"api_url"` // OpenStack services and the OVH API
 	S3URL    string    `json:"s3_url"`
 	Postgres bool      `json:"postgres"` // clusters run on real PostgreSQL servers
+	VMs      bool      `json:"vms"`      // Nova servers run as QEMU VMs
 	// PostgresNote says why clusters do not run on real servers, when
 	// --postgres auto found none it could use.
 	PostgresNote string    `json:"postgres_note,omitempty"`
@@ -151,6 +175,26 @@ func (o Options) withDefaults() (Options, error) {
 	if o.DBDeleteDelay == 0 {
 		o.DBDeleteDelay = 2 * time.Second
 	}
+	if o.VMs {
+		if o.Listen != "127.0.0.1" {
+			return o, fmt.Errorf("local cloud with VMs: listen on 127.0.0.1, not %s (the VMs reach the host's 127.0.0.1 only)", o.Listen)
+		}
+		if o.VMImageDir == "" {
+			o.VMImageDir = vm.DefaultImageDir()
+		}
+		if o.VMImageDir, err = filepath.Abs(o.VMImageDir); err != nil {
+			return o, fmt.Errorf("VM image directory: %w", err)
+		}
+		if err := vm.ImageAvailable(o.VMImageDir); err != nil {
+			return o, fmt.Errorf("local cloud with VMs: %w", err)
+		}
+		if o.VMPorts == nil {
+			o.VMPorts = DefaultVMPorts()
+		}
+		if o.VMMemoryMB == 0 {
+			o.VMMemoryMB = 1024
+		}
+	}
 	if len(o.Projects) == 0 {
 		for _, p := range openstack.DefaultProjects() {
 			o.Projects = append(o.Projects, Project{Env: p.Name, ID: p.ID})
@@ -169,6 +213,7 @@ type Cloud struct {
 	ovh  *ovhapi.API
 	pg   postgresBackend
 	s3   *s3store.Store
+	vms  *vmMachines // nil without Options.VMs
 	log  *os.File
 	lock *os.File
 
@@ -220,6 +265,7 @@ func Start(ctx context.Context, opts Options) (*Cloud, error) {
 		APIURL:       api,
 		S3URL:        "http://" + c.s3Ln.Addr().String(),
 		Postgres:     c.pg != nil,
+		VMs:          c.vms != nil,
 		PostgresNote: c.pgNote,
 		Options:      shown,
 		Regions:      c.os.Regions(),
@@ -251,6 +297,10 @@ func (c *Cloud) openBackends(ctx context.Context) error {
 		AddressDelay: o.AddressDelay,
 		OnChange:     func() { c.save(openstackFile) },
 	}
+	if o.VMs {
+		c.vms = newVMMachines(filepath.Join(o.Dir, vmsDir), o.VMImageDir, o.VMPorts, o.VMMemoryMB, os.Stderr)
+		osCfg.Machines = c.vms
+	}
 	var err error
 	if data, rerr := os.ReadFile(filepath.Join(o.Dir, openstackFile)); rerr == nil {
 		c.os, err = openstack.Restore(osCfg, data)
@@ -268,7 +318,12 @@ func (c *Cloud) openBackends(ctx context.Context) error {
 		}
 		c.pg = shared
 	} else if o.Postgres != PostgresOff {
-		pg, err := pgserver.Open(ctx, filepath.Join(o.Dir, pgDir), pgserver.Options{ListenAddress: o.Listen})
+		pgOpts := pgserver.Options{ListenAddress: o.Listen}
+		if o.VMs {
+			// The VMs reach the clusters through QEMU's gateway to the host.
+			pgOpts.Host = GuestHostAddress
+		}
+		pg, err := pgserver.Open(ctx, filepath.Join(o.Dir, pgDir), pgOpts)
 		switch {
 		case err != nil && o.Postgres == PostgresAuto:
 			// No usable PostgreSQL: clusters get endpoints that lead nowhere.
@@ -398,10 +453,13 @@ func (c *Cloud) Serve(ctx context.Context) error {
 	return err
 }
 
-// Close saves the snapshots, stops the PostgreSQL servers and releases the
-// directory.
+// Close kills the VMs, saves the snapshots, stops the PostgreSQL servers
+// and releases the directory.
 func (c *Cloud) Close(ctx context.Context) error {
 	var errs []error
+	if c.vms != nil {
+		errs = append(errs, c.vms.close())
+	}
 	if c.os != nil {
 		c.save(openstackFile)
 	}
@@ -443,6 +501,9 @@ func (c *Cloud) status() status {
 	}
 	for k, v := range c.ovh.Counts() {
 		counts["ovh."+k] = v
+	}
+	if c.vms != nil {
+		counts["vms.running"] = c.vms.running()
 	}
 	if buckets, err := c.s3.ListBuckets(); err == nil {
 		counts["s3.buckets"] = len(buckets)

@@ -53,6 +53,10 @@ type Config struct {
 	RebootDelay time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Machines, when set, runs a real machine behind every server: the
+	// server's status follows its machine, its console output is the
+	// machine's, and Ext-Net hands out loopback addresses (MachineNet).
+	Machines Machines
 	// OnChange, when set, is called after every mutation, outside the cloud's
 	// lock, so that the owner can save a Snapshot.
 	OnChange func()

@@ -26,4 +26,12 @@
 // Each server gets an SSH host key, printed by its console log the way
 // cloud-init prints it, and kept in the snapshot so that a later VM can serve
 // it ([Cloud.ServerHostKey]).
+//
+// With [Config.Machines] set, a real machine stands behind every server
+// instead: the server's status follows its machine (BUILD until the machine
+// answers SSH, ERROR with the machine's fault when it fails), its console
+// output is the machine's, reboot, stop, start and delete act on it, and
+// Ext-Net hands out loopback addresses ([MachineNet]) that the machine's
+// forwarded ports listen on. A server whose machine is gone (the local cloud
+// was restarted) shows SHUTOFF; os-start or a hard reboot boots it again.
 package openstack

@@ -83,7 +83,9 @@ const extNetOwner = "ab3a6bd5c1f44fc1b9c1e7d3f5a4b7c2"
 func (c *Cloud) extNet(region string) extNet {
 	i := slices.Index(c.cfg.Regions, region)
 	var prefix netip.Prefix
-	if i >= 0 && i < len(extNetPrefixes) {
+	if c.cfg.Machines != nil {
+		prefix = machineNet
+	} else if i >= 0 && i < len(extNetPrefixes) {
 		prefix = netip.MustParsePrefix(extNetPrefixes[i])
 	} else {
 		prefix = netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, byte(i), 0}), 24)
@@ -98,8 +100,12 @@ func (c *Cloud) extNet(region string) extNet {
 }
 
 // allocIP returns the lowest free address of Ext-Net in a region, or false
-// when the range is exhausted.
+// when the range is exhausted. With Machines, addresses are unique across
+// regions (they are all on the host's loopback).
 func (c *Cloud) allocIP(region string) (string, bool) {
+	if c.cfg.Machines != nil {
+		return c.allocMachineIP()
+	}
 	n := c.extNet(region)
 	used := map[string]bool{}
 	for _, p := range c.st.Ports {

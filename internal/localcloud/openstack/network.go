@@ -428,7 +428,7 @@ func serveTags(req *request, tags *[]string, touch func(), segs []string) *respo
 func (c *Cloud) portStatus(p *port) string {
 	for _, s := range c.st.Servers {
 		if s.ID == p.DeviceID {
-			if st := s.state(c.now()).Status; st == "BUILD" || st == "SHUTOFF" || st == "ERROR" {
+			if st := c.state(s, c.now()).Status; st == "BUILD" || st == "SHUTOFF" || st == "ERROR" {
 				return "DOWN"
 			}
 			return "ACTIVE"

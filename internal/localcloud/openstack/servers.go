@@ -25,23 +25,33 @@ type serverState struct {
 	VMState string
 	Task    any // string or nil
 	Power   int
+	Fault   string // the fault message, in ERROR
 }
 
-// state computes the status of a server at now.
+// state computes the status of a server at now: from its machine when
+// Config sets Machines, else from the clock.
+func (c *Cloud) state(s *server, now time.Time) serverState {
+	if c.cfg.Machines != nil && s.Fault == "" {
+		return machineState(c.cfg.Machines.Status(s.ID))
+	}
+	return s.state(now)
+}
+
+// state computes the status of a server at now from the clock.
 func (s *server) state(now time.Time) serverState {
 	switch {
 	case now.Before(s.ActiveAt):
-		return serverState{"BUILD", "building", "spawning", 0}
+		return serverState{"BUILD", "building", "spawning", 0, ""}
 	case s.Fault != "":
-		return serverState{"ERROR", "error", nil, 0}
+		return serverState{"ERROR", "error", nil, 0, s.Fault}
 	case s.RebootType == "HARD" && now.Before(s.RebootUntil):
-		return serverState{"HARD_REBOOT", "active", "reboot_started_hard", 1}
+		return serverState{"HARD_REBOOT", "active", "reboot_started_hard", 1, ""}
 	case s.RebootType != "" && now.Before(s.RebootUntil):
-		return serverState{"REBOOT", "active", "reboot_started", 1}
+		return serverState{"REBOOT", "active", "reboot_started", 1, ""}
 	case s.Stopped:
-		return serverState{"SHUTOFF", "stopped", nil, 4}
+		return serverState{"SHUTOFF", "stopped", nil, 4, ""}
 	}
-	return serverState{"ACTIVE", "active", nil, 1}
+	return serverState{"ACTIVE", "active", nil, 1, ""}
 }
 
 // findServer returns the caller's server of an ID in the region.
@@ -100,7 +110,7 @@ func (c *Cloud) addresses(s *server, now time.Time) map[string]any {
 // serverBody is a server as Nova shows it in GET /servers/detail.
 func (c *Cloud) serverBody(req *request, s *server) map[string]any {
 	now := c.now()
-	st := s.state(now)
+	st := c.state(s, now)
 	hostID := sha256.Sum224([]byte(s.Project + "compute-" + strings.ToLower(s.Region) + "-" + s.ID[:2]))
 	m := map[string]any{
 		"id":        s.ID,
@@ -136,7 +146,7 @@ func (c *Cloud) serverBody(req *request, s *server) map[string]any {
 	if st.Status == "BUILD" || st.Status == "ACTIVE" {
 		m["progress"] = 0
 	}
-	if st.Status != "BUILD" && s.Fault == "" {
+	if st.Status != "BUILD" && st.Fault == "" {
 		m["OS-SRV-USG:launched_at"] = s.ActiveAt.Format(novaTimeMicros)
 	}
 	if st.Status == "BUILD" {
@@ -159,8 +169,8 @@ func (c *Cloud) serverBody(req *request, s *server) map[string]any {
 			"rel": "bookmark", "href": computeRoot(req) + "/" + s.Project + "/flavors/" + s.FlavorID,
 		}}}
 	}
-	if s.Fault != "" && st.Status == "ERROR" {
-		m["fault"] = map[string]any{"code": 500, "created": s.ActiveAt.Format(novaTime), "message": s.Fault}
+	if st.Fault != "" && st.Status == "ERROR" {
+		m["fault"] = map[string]any{"code": 500, "created": s.ActiveAt.Format(novaTime), "message": st.Fault}
 	}
 	if req.mv.atLeast(9) {
 		m["locked"] = false
@@ -210,6 +220,9 @@ func (c *Cloud) serveServers(req *request) *response {
 		case http.MethodPut:
 			return c.updateServer(req, s)
 		case http.MethodDelete:
+			if c.cfg.Machines != nil {
+				c.cfg.Machines.Delete(s.ID)
+			}
 			c.st.Ports = slices.DeleteFunc(c.st.Ports, func(p *port) bool { return p.DeviceID == s.ID })
 			c.st.Servers = slices.DeleteFunc(c.st.Servers, func(x *server) bool { return x == s })
 			c.dirty = true
@@ -311,7 +324,7 @@ func (c *Cloud) listServers(req *request, detail bool) *response {
 		if nameRE != nil && !nameRE.MatchString(s.Name) {
 			continue
 		}
-		if st := q.Get("status"); st != "" && !strings.EqualFold(st, s.state(now).Status) {
+		if st := q.Get("status"); st != "" && !strings.EqualFold(st, c.state(s, now).Status) {
 			continue
 		}
 		if im := q.Get("image"); im != "" && !strings.HasSuffix(im, s.ImageID) {
@@ -496,6 +509,11 @@ func (c *Cloud) createServer(req *request) *response {
 		HostKey:   hostKey,
 		AdminPass: newSecret(12),
 	}
+	if c.cfg.Machines != nil {
+		// The machine says when the server is ACTIVE; its address is bound
+		// from the start.
+		s.ActiveAt, s.AddressAt = now, now
+	}
 	if s.Metadata == nil {
 		s.Metadata = map[string]string{}
 	}
@@ -542,6 +560,9 @@ func (c *Cloud) createServer(req *request) *response {
 	}
 	c.st.Servers = append(c.st.Servers, s)
 	c.dirty = true
+	if c.cfg.Machines != nil && s.Fault == "" {
+		c.cfg.Machines.Create(c.machineSpec(s))
+	}
 
 	var sgs []any
 	for _, n := range groupNames {
@@ -733,7 +754,7 @@ func (c *Cloud) serverAction(req *request, s *server) *response {
 	action := sortedKeys(body)[0]
 	arg := body[action]
 	now := c.now()
-	st := s.state(now)
+	st := c.state(s, now)
 	notIn := func(op string) *response {
 		return novaError(http.StatusConflict, "Cannot '%s' instance %s while it is in vm_state %s", op, s.ID, st.VMState)
 	}
@@ -750,10 +771,13 @@ func (c *Cloud) serverAction(req *request, s *server) *response {
 		switch {
 		case st.Status == "BUILD" || st.Status == "ERROR":
 			return notIn("reboot")
-		case st.Status == "REBOOT" && typ == "SOFT", st.Status == "HARD_REBOOT":
+		case st.Status == "REBOOT" && typ == "SOFT", st.Status == "HARD_REBOOT", st.Task == "powering-off", st.Task == "powering-on":
 			return novaError(http.StatusConflict, "Cannot 'reboot' instance %s while it is in task_state %v", s.ID, st.Task)
 		case st.Status == "SHUTOFF" && typ == "SOFT":
 			return notIn("reboot")
+		}
+		if c.cfg.Machines != nil {
+			c.cfg.Machines.Reboot(c.machineSpec(s), typ == "HARD")
 		}
 		s.RebootType = typ
 		s.RebootUntil = now.Add(c.cfg.RebootDelay)
@@ -764,10 +788,22 @@ func (c *Cloud) serverAction(req *request, s *server) *response {
 		if st.Status != "ACTIVE" {
 			return notIn("stop")
 		}
+		if st.Task != nil {
+			return novaError(http.StatusConflict, "Cannot 'stop' instance %s while it is in task_state %v", s.ID, st.Task)
+		}
+		if c.cfg.Machines != nil {
+			c.cfg.Machines.Stop(s.ID)
+		}
 		s.Stopped = true
 	case "os-start":
 		if st.Status != "SHUTOFF" {
 			return notIn("start")
+		}
+		if st.Task != nil {
+			return novaError(http.StatusConflict, "Cannot 'start' instance %s while it is in task_state %v", s.ID, st.Task)
+		}
+		if c.cfg.Machines != nil {
+			c.cfg.Machines.Start(c.machineSpec(s))
 		}
 		s.Stopped = false
 		s.Boots++
@@ -791,8 +827,17 @@ func (c *Cloud) serverAction(req *request, s *server) *response {
 		if st.Status == "BUILD" || st.Status == "ERROR" {
 			return novaError(http.StatusConflict, "Instance %s is not ready", s.ID)
 		}
-		out := c.consoleLog(s, now)
-		if n >= 0 {
+		var out string
+		if c.cfg.Machines != nil && s.Fault == "" {
+			log, err := c.cfg.Machines.ConsoleOutput(s.ID)
+			if err != nil {
+				return novaError(http.StatusConflict, "The console of instance %s is not available: %v", s.ID, err)
+			}
+			out = log
+		} else {
+			out = c.consoleLog(s, now)
+		}
+		if n >= 0 && out != "" {
 			lines := strings.SplitAfter(out, "\n")
 			if lines[len(lines)-1] == "" {
 				lines = lines[:len(lines)-1]

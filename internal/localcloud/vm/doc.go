@@ -8,6 +8,10 @@
 // networking with a loopback port forwarded to the guest's port 22, and its
 // serial console appended to a log file.
 //
+// Options.HostIP and Options.FixedPorts put the host side of the forwards
+// elsewhere: with FixedPorts each guest port P listens on HostIP:P, so a VM
+// given its own loopback address (127.0.0.N) answers SSH there on port 22.
+//
 // Host keys are verified the way acco verifies a new instance: the guest's
 // first-boot unit prints them on the console, framed like cloud-init
 // ("-----BEGIN SSH HOST KEY KEYS-----"), before sshd starts; Boot reads them

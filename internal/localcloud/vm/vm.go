@@ -31,6 +31,10 @@ const (
 // AccelEnv, when set, is used for an Options.Accel that is empty.
 const AccelEnv = "ACCO_VM_ACCEL"
 
+// ConsoleFile is the file in the work directory that receives the guest's
+// serial console, all boots appended.
+const ConsoleFile = "console.log"
+
 // credentialName is the systemd credential the guest's first-boot unit
 // installs as the debian user's authorized_keys.
 const credentialName = "acco.ssh.authorized_keys.debian"
@@ -65,6 +69,19 @@ type Options struct {
 	// ExtraHostFwd lists guest TCP ports to forward from free loopback ports
 	// as well as 22; see VM.HostAddr.
 	ExtraHostFwd []int
+	// HostIP is the host address the forwarded ports listen on; 127.0.0.1
+	// when empty. Any address of 127.0.0.0/8 works on Linux without
+	// configuration.
+	HostIP string
+	// FixedPorts, when true, forwards each guest port P (22 and
+	// ExtraHostFwd) from HostIP:P instead of from a free port, so the guest
+	// answers on its usual ports at HostIP. A port that is taken makes Boot
+	// fail.
+	FixedPorts bool
+	// KeepDisk, when true, boots from the overlay disk a previous VM left in
+	// WorkDir (same Name) when there is one, instead of a fresh copy of the
+	// image: the guest keeps its files and host keys.
+	KeepDisk bool
 	// BootTimeout bounds each wait for SSH after a (re)boot, on top of the
 	// context; 5 minutes when zero.
 	BootTimeout time.Duration
@@ -129,6 +146,12 @@ func Boot(ctx context.Context, opts Options) (*VM, error) {
 	if opts.BootTimeout == 0 {
 		opts.BootTimeout = 5 * time.Minute
 	}
+	if opts.HostIP == "" {
+		opts.HostIP = "127.0.0.1"
+	}
+	if ip := net.ParseIP(opts.HostIP); ip == nil || ip.To4() == nil {
+		return nil, fmt.Errorf("vm: host address %q is not an IPv4 address", opts.HostIP)
+	}
 	if opts.Accel == "" {
 		opts.Accel = os.Getenv(AccelEnv)
 	}
@@ -174,7 +197,7 @@ func Boot(ctx context.Context, opts Options) (*VM, error) {
 		}
 	}
 	v.overlay = filepath.Join(v.dir, opts.Name+".qcow2")
-	v.console = filepath.Join(v.dir, "console.log")
+	v.console = filepath.Join(v.dir, ConsoleFile)
 	v.qmpPath = filepath.Join(v.dir, "qmp.sock")
 
 	if err := v.boot(ctx); err != nil {
@@ -196,9 +219,18 @@ func (v *VM) boot(ctx context.Context) error {
 			v.logf("vm %s: using TCG: %s", v.opts.Name, why)
 		}
 	}
+	keep := false
+	if v.opts.KeepDisk {
+		if st, err := os.Stat(v.overlay); err == nil && st.Mode().IsRegular() {
+			keep = true
+			v.logf("vm %s: booting the disk kept in %s", v.opts.Name, v.overlay)
+		}
+	}
 	for attempt := 0; ; attempt++ {
-		if err := v.newOverlay(ctx); err != nil {
-			return err
+		if !keep {
+			if err := v.newOverlay(ctx); err != nil {
+				return err
+			}
 		}
 		if err := v.pickPorts(); err != nil {
 			return err
@@ -222,7 +254,7 @@ func (v *VM) boot(ctx context.Context) error {
 		switch {
 		case ctx.Err() != nil:
 			return err
-		case attempt < 3 && v.portClash():
+		case attempt < 3 && !v.opts.FixedPorts && v.portClash():
 			v.logf("vm %s: a forwarded port was taken, retrying: %v", v.opts.Name, err)
 		case accel == AccelKVM && v.opts.Accel == AccelAuto:
 			v.logf("vm %s: KVM boot failed, falling back to TCG: %v", v.opts.Name, err)
@@ -258,7 +290,17 @@ func (v *VM) pickPorts() error {
 		}
 	}()
 	for _, g := range guest {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if v.opts.FixedPorts {
+			// Fail early, with a clear message, when the port is taken.
+			l, err := net.Listen("tcp", net.JoinHostPort(v.opts.HostIP, strconv.Itoa(g)))
+			if err != nil {
+				return fmt.Errorf("vm %s: forward guest port %d from %s: %w", v.opts.Name, g, v.opts.HostIP, err)
+			}
+			ls = append(ls, l)
+			fwd[g] = g
+			continue
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort(v.opts.HostIP, "0"))
 		if err != nil {
 			return fmt.Errorf("vm: pick a loopback port: %w", err)
 		}
@@ -288,7 +330,7 @@ func (v *VM) qemuArgs(accel string) []string {
 	ports = append(ports, 22)
 	ports = append(ports, v.opts.ExtraHostFwd...)
 	for _, g := range ports {
-		netdev += fmt.Sprintf(",hostfwd=tcp:127.0.0.1:%d-:%d", fwd[g], g)
+		netdev += fmt.Sprintf(",hostfwd=tcp:%s:%d-:%d", v.opts.HostIP, fwd[g], g)
 	}
 	cmdline := strings.Join([]string{
 		"root=/dev/vda", "rw", "console=ttyS0", "net.ifnames=0", "quiet",
@@ -460,11 +502,12 @@ func (v *VM) consoleSize() int64 {
 	return st.Size()
 }
 
-// SSHAddr is the loopback host:port forwarded to the guest's port 22.
+// SSHAddr is the host:port forwarded to the guest's port 22.
 func (v *VM) SSHAddr() string { return v.HostAddr(22) }
 
-// HostAddr is the loopback host:port forwarded to a guest port (22 or one of
-// Options.ExtraHostFwd), or "" for a port that is not forwarded.
+// HostAddr is the host:port (on Options.HostIP) forwarded to a guest port
+// (22 or one of Options.ExtraHostFwd), or "" for a port that is not
+// forwarded.
 func (v *VM) HostAddr(guestPort int) string {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -472,7 +515,7 @@ func (v *VM) HostAddr(guestPort int) string {
 	if !ok {
 		return ""
 	}
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
+	return net.JoinHostPort(v.opts.HostIP, strconv.Itoa(p))
 }
 
 // HostKeys are the guest's SSH host keys as printed on its console at boot.
@@ -555,7 +598,10 @@ func (v *VM) dial(ctx context.Context, cfg *ssh.ClientConfig) (*ssh.Client, erro
 		deadline = dl
 	}
 	_ = conn.SetDeadline(deadline)
+	// A cancelled ctx ends the handshake at once.
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
 	c, chans, reqs, err := ssh.NewClientConn(conn, addr, cfg)
+	stop()
 	if err != nil {
 		conn.Close()
 		return nil, err
