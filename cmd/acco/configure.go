@@ -162,10 +162,13 @@ func (a *app) runConfigure(ctx context.Context, name string, f configureFlags) e
 
 	hostName := env.Services.Host
 	instAddr := spec.Address(spec.KindInstance, hostName)
-	inst, ok := r.st.Resource(instAddr)
+	// A copy: state.Resource points into the state, which changes as
+	// secrets and pins are recorded.
+	instRes, ok := r.st.Resource(instAddr)
 	if !ok {
 		return withHint(fmt.Errorf("%s is not in the state of %s", instAddr, name), "create it first: acco apply %s", name)
 	}
+	inst := *instRes
 	ipv4, _ := inst.Attributes["ipv4"].(string)
 	if inst.Status == state.StatusTainted || ipv4 == "" {
 		return withHint(fmt.Errorf("%s has no address in state yet (its creation did not finish)", instAddr), "finish it first: acco apply %s", name)
