@@ -228,13 +228,16 @@ func (m *Manager) dataDir(id string) string { return filepath.Join(m.pgDir(), id
 
 // socketDir is where a cluster's unix socket goes: its data directory, or a
 // short directory under the temporary directory when that path is too long
-// for a socket (108 bytes on Linux).
+// for a socket (108 bytes on Linux), or under /tmp when $TMPDIR is long too.
 func (m *Manager) socketDir(id string) string {
-	d := m.dataDir(id)
-	if len(d)+len("/.s.PGSQL.65535") < 100 {
+	short := func(d string) bool { return len(d)+len("/.s.PGSQL.65535") < 100 }
+	if d := m.dataDir(id); short(d) {
 		return d
 	}
-	return filepath.Join(os.TempDir(), "acco-pg-"+id)
+	if d := filepath.Join(os.TempDir(), "acco-pg-"+id); short(d) {
+		return d
+	}
+	return filepath.Join("/tmp", "acco-pg-"+id)
 }
 
 // reattach starts the cluster in data directory name, if it is one of ours.
