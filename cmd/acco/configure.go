@@ -443,11 +443,13 @@ func (v *configureView) report(results []*configure.Result, runErr error, check 
 			continue
 		}
 		n := 0
+		kinds := map[string]int{}
 		for _, c := range res.Plan.Changes {
 			if c.Action == configure.ActionNoop {
 				continue
 			}
 			n++
+			kinds[c.Kind]++
 			mark := "~"
 			if c.Action == configure.ActionCreate {
 				mark = "+"
@@ -477,11 +479,15 @@ func (v *configureView) report(results []*configure.Result, runErr error, check 
 			switch {
 			case st.Applied:
 				n++
+				kinds["database"]++
 				h.printf("  ~ %s  applied: %s\n", st.Address, st.SQL)
 			case st.Note == "would apply":
 				n++
+				kinds["database"]++
 				h.printf("  ~ %s  would apply: %s\n", st.Address, st.SQL)
-			case st.Note != "":
+			case st.Note != "" && st.Note != "granted" && st.Note != "up to date":
+				// Something to know (skipped, waiting for a table); what
+				// is already in place is not repeated at every run.
 				h.printf("    %s  %s\n", st.Address, st.Note)
 			}
 		}
@@ -491,9 +497,9 @@ func (v *configureView) report(results []*configure.Result, runErr error, check 
 		case n == 0 && len(res.Plan.Restarts) == 0:
 			h.printf("host.%s: up to date, nothing to change (%d SSH round trips).\n", res.Host, res.Commands)
 		case check:
-			h.printf("host.%s: %d to change, %d to restart (--check: nothing was changed).\n", res.Host, n, len(res.Plan.Restarts))
+			h.printf("host.%s: to change: %s; %d to restart (--check: nothing was changed).\n", res.Host, kindCounts(kinds), len(res.Plan.Restarts))
 		case res.Err == nil:
-			h.printf("host.%s: %d changed, %d restarted.\n", res.Host, n, len(res.Restarted))
+			h.printf("host.%s: changed: %s; %d restarted.\n", res.Host, kindCounts(kinds), len(res.Restarted))
 		}
 	}
 	if runErr != nil {
@@ -503,6 +509,29 @@ func (v *configureView) report(results []*configure.Result, runErr error, check 
 		v.line(sum)
 	}
 	return sum.Changes > 0 || sum.Restarts > 0
+}
+
+// kindCounts writes counts by kind of change: "1 file, 2 units".
+func kindCounts(kinds map[string]int) string {
+	var parts []string
+	for _, k := range []string{configure.KindPackage, configure.KindCommand, configure.KindFile, configure.KindArtifact, configure.KindUnit, "database"} {
+		n := kinds[k]
+		if n == 0 {
+			continue
+		}
+		word := k
+		if k == "database" {
+			word = "database step"
+		}
+		if n > 1 {
+			word += "s"
+		}
+		parts = append(parts, fmt.Sprintf("%d %s", n, word))
+	}
+	if len(parts) == 0 {
+		return "nothing"
+	}
+	return strings.Join(parts, ", ")
 }
 
 func orDash(s string) string {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/accoreboot/acco/internal/localcloud"
+	"github.com/accoreboot/acco/internal/localcloud/vm"
 )
 
 func TestMain(m *testing.M) {
@@ -19,7 +21,8 @@ func TestMain(m *testing.M) {
 		"acco": func() {
 			os.Exit(run(context.Background(), os.Args[1:], streams{in: os.Stdin, out: os.Stdout, err: os.Stderr}, os.LookupEnv))
 		},
-		"s3put": func() { os.Exit(s3put()) },
+		"s3put":     func() { os.Exit(s3put()) },
+		"nosecrets": func() { os.Exit(nosecrets()) },
 	})
 }
 
@@ -31,10 +34,30 @@ func TestScripts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	imageDir, err := filepath.Abs(vm.DefaultImageDir())
+	if err != nil {
+		t.Fatal(err)
+	}
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
 		RequireExplicitExec: true,
+		// [vmimage]: QEMU and the guest image of `make vm-image` are there.
+		Condition: func(cond string) (bool, error) {
+			if cond == "vmimage" {
+				return vm.ImageAvailable(imageDir) == nil, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
 		Setup: func(e *testscript.Env) error {
+			// The scripts run outside the module: name the image's place.
+			e.Setenv(vm.ImageDirEnv, imageDir)
+			// A local cloud in $WORK/cloud runs its PostgreSQL servers as
+			// the postgres user, who must be able to enter $WORK.
+			for _, d := range []string{filepath.Dir(e.WorkDir), e.WorkDir} {
+				if err := os.Chmod(d, 0o711); err != nil {
+					return err
+				}
+			}
 			if err := os.CopyFS(filepath.Join(e.WorkDir, "environments"), os.DirFS(envDir)); err != nil {
 				return err
 			}
