@@ -7,13 +7,17 @@ cd "$(dirname "$0")/.."
 
 ACCO=${ACCO:-bin/acco}
 DIR=${ACCO_LOCAL_DIR:-.acco/local}
-ENV=${ENV:-test}
+ENV=${ENV:-local}
+# The local environment's instance is a real VM (qemu) that acco configures;
+# other environments get servers that are only API objects.
+VMS=()
+[ "$ENV" = local ] && VMS=(--vms)
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
 
-step "Start the local cloud (OpenStack, OVH API, PostgreSQL, S3) in $DIR"
-run "$ACCO" local up --dir "$DIR"
+step "Start the local cloud (OpenStack, OVH API, PostgreSQL, S3${VMS:+, VMs behind Nova servers}) in $DIR"
+run "$ACCO" local up --dir "$DIR" "${VMS[@]}"
 
 step "Point acco, gophercloud, go-ovh and the OpenStack and AWS CLIs at it"
 printf '$ eval "$(%s local env --dir %s --env %s)"\n' "$ACCO" "$DIR" "$ENV"
@@ -62,6 +66,26 @@ if command -v openstack >/dev/null 2>&1; then
 	echo "exit code: $?"
 	set -e
 	run "$ACCO" apply "$ENV" --auto-approve
+fi
+
+if [ "$ENV" = local ]; then
+	export ACCO_BACKEND_ARTIFACT=${ACCO_BACKEND_ARTIFACT:-$PWD/.acco/example-backend.tar.gz}
+	step "Configure the instance over SSH: host key checked against its console, packages, units, database (minutes the first time under TCG)"
+	run "$ACCO" configure "$ENV"
+
+	step "Configure again: nothing to change, nothing restarted, one round trip"
+	run "$ACCO" configure "$ENV"
+
+	step "Change a value in the YAML: --check --diff shows one file and one restart, and changes nothing"
+	changed=$(mktemp -d)
+	cp environments/*.yaml "$changed"
+	sed -i 's/LOG_LEVEL: debug/LOG_LEVEL: info/' "$changed/local.yaml"
+	printf '$ %s --environments %s configure %s --check --diff --detailed-exitcode   # LOG_LEVEL: info\n' "$ACCO" "$changed" "$ENV"
+	set +e
+	"$ACCO" --environments "$changed" configure "$ENV" --check --diff --detailed-exitcode
+	echo "exit code: $?"
+	set -e
+	rm -rf "$changed"
 fi
 
 step "Freeze $ENV, see who holds it, and release it"
