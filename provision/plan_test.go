@@ -77,12 +77,33 @@ func TestPlanTargetsAndReplace(t *testing.T) {
 	if c := p.Change("instance.app"); c == nil || c.Action != provision.Replace || !strings.Contains(c.Reason, "--replace") {
 		t.Fatalf("replace requested: %+v", c)
 	}
+	// configure pinned the old server's host keys and owes it a restart.
 	old := h.state()
-	h.apply(p)
+	old.Hosts["app"] = state.Host{Address: "198.51.100.2", HostKeys: []string{"ssh-ed25519 AAAAold"}}
+	old.Pending = append(old.Pending, state.Pending{Address: "host.app:unit:mosquitto.service", Action: "restart"})
+	_, etag, err := h.store.Read(t.Context(), old.Env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.store.Write(t.Context(), old.Env, old, etag); err != nil {
+		t.Fatal(err)
+	}
+	h.apply(h.plan(provision.PlanOptions{Replace: []string{"instance.app"}, Targets: []string{"instance.app"}}))
 	oldApp, _ := old.Resource("instance.app")
-	newApp, _ := h.state().Resource("instance.app")
+	now := h.state()
+	newApp, _ := now.Resource("instance.app")
 	if oldApp.ID == newApp.ID || newApp.ID == "" {
 		t.Errorf("instance not replaced: %s -> %s", oldApp.ID, newApp.ID)
+	}
+	// The new server has new host keys: the old pin must not refuse them,
+	// and nothing is owed to a machine that is gone.
+	if h, ok := now.Hosts["app"]; ok {
+		t.Errorf("the replaced instance's host keys are still pinned: %+v", h)
+	}
+	for _, pd := range now.Pending {
+		if strings.HasPrefix(pd.Address, "host.app:") {
+			t.Errorf("a restart is still owed to the replaced instance: %+v", pd)
+		}
 	}
 }
 
