@@ -192,7 +192,7 @@ func (v *applyView) event(e provision.Event) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.a.json {
-		v.line(e)
+		v.a.jsonLine(e)
 	}
 	w := v.a.err
 	verb := verbs[e.Action]
@@ -217,13 +217,14 @@ func (v *applyView) event(e provision.Event) {
 	}
 }
 
-// line writes one JSON object on stdout.
-func (v *applyView) line(x any) {
+// jsonLine writes one JSON object on one line of stdout (the --json
+// stream of long commands).
+func (a *app) jsonLine(x any) {
 	data, err := json.Marshal(x)
 	if err != nil {
 		return
 	}
-	_, _ = v.a.out.Write(append(data, '\n'))
+	_, _ = a.out.Write(append(data, '\n'))
 }
 
 // summaryLine is the last object of the JSON stream.
@@ -268,14 +269,14 @@ func (v *applyView) report(rep *provision.Report, applyErr error) {
 	if v.a.json {
 		for _, r := range rep.Results {
 			if r.Status == provision.ResultFailed {
-				v.line(diagnosticLine{Type: "diagnostic", Severity: "error", Summary: r.Error, Address: r.Address})
+				v.a.jsonLine(diagnosticLine{Type: "diagnostic", Severity: "error", Summary: r.Error, Address: r.Address})
 			}
 		}
 		s := summaryLine{Type: "summary", Operation: v.op, Summary: done, Results: rep.Results}
 		if applyErr != nil {
 			s.Error = applyErr.Error()
 		}
-		v.line(s)
+		v.a.jsonLine(s)
 	}
 	h := v.a.human()
 	title := "Apply complete"

@@ -383,7 +383,7 @@ func (v *configureView) event(e configure.Event) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.a.json {
-		v.line(e)
+		v.a.jsonLine(e)
 	}
 	w := v.a.err
 	switch e.Type {
@@ -396,14 +396,6 @@ func (v *configureView) event(e configure.Event) {
 	case "apply_complete":
 		fmt.Fprintf(w, "host.%s: %s\n", e.Host, e.Message)
 	}
-}
-
-func (v *configureView) line(x any) {
-	data, err := json.Marshal(x)
-	if err != nil {
-		return
-	}
-	_, _ = v.a.out.Write(append(data, '\n'))
 }
 
 // hostSummary is one host in the JSON summary.
@@ -506,7 +498,7 @@ func (v *configureView) report(results []*configure.Result, runErr error, check 
 		sum.Error = runErr.Error()
 	}
 	if v.a.json {
-		v.line(sum)
+		v.a.jsonLine(sum)
 	}
 	return sum.Changes > 0 || sum.Restarts > 0
 }

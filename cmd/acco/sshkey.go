@@ -47,15 +47,19 @@ func (a *app) deploySigner(env *spec.Environment, identity string) (ssh.Signer, 
 	if identity == "" {
 		identity = a.getenv("ACCO_SSH_KEY")
 	}
-	if identity != "" {
-		s, err := a.signerFromFile(identity, kpName, fp)
+	// load reads the key at path, which must be the private half of want.
+	load := func(path string) (ssh.Signer, error) {
+		s, err := a.signerFromFile(path, kpName, fp)
 		if err != nil {
 			return nil, err
 		}
 		if !matches(s) {
-			return nil, fmt.Errorf("the key %s (%s) is not the private half of keypairs.%s (%s): give the deploy key with --identity or ACCO_SSH_KEY", identity, ssh.FingerprintSHA256(s.PublicKey()), kpName, fp)
+			return nil, fmt.Errorf("the key %s (%s) is not the private half of keypairs.%s (%s): give the deploy key with --identity or ACCO_SSH_KEY", path, ssh.FingerprintSHA256(s.PublicKey()), kpName, fp)
 		}
 		return s, nil
+	}
+	if identity != "" {
+		return load(identity)
 	}
 	if s := a.agentSigner(matches); s != nil {
 		return s, nil
@@ -66,14 +70,7 @@ func (a *app) deploySigner(env *spec.Environment, identity string) (ssh.Signer, 
 		if err == nil {
 			path := strings.TrimSuffix(pub, ".pub")
 			if _, err := os.Stat(path); err == nil {
-				s, err := a.signerFromFile(path, kpName, fp)
-				if err != nil {
-					return nil, err
-				}
-				if !matches(s) {
-					return nil, fmt.Errorf("the key %s (%s) is not the private half of %s (%s): give the deploy key with --identity or ACCO_SSH_KEY", path, ssh.FingerprintSHA256(s.PublicKey()), pub, fp)
-				}
-				return s, nil
+				return load(path)
 			}
 		}
 	}
