@@ -487,7 +487,11 @@ func (v *configureView) report(results []*configure.Result, runErr error, check 
 		sum.Restarts += len(res.Plan.Restarts)
 		switch {
 		case n == 0 && len(res.Plan.Restarts) == 0:
-			h.printf("host.%s: up to date, nothing to change (%d SSH round trips).\n", res.Host, res.Commands)
+			trips := "round trips"
+			if res.Commands == 1 {
+				trips = "round trip"
+			}
+			h.printf("host.%s: up to date, nothing to change (%d SSH %s).\n", res.Host, res.Commands, trips)
 		case check:
 			h.printf("host.%s: to change: %s; %d to restart (--check: nothing was changed).\n", res.Host, kindCounts(kinds), len(res.Plan.Restarts))
 		case res.Err == nil:
