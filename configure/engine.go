@@ -188,7 +188,7 @@ func runHost(ctx context.Context, conn Connector, t Target, opts Options, res *R
 	if err != nil {
 		return err
 	}
-	facts, err := parseFacts(out)
+	facts, err := parseFacts(out, probeList(t.Desired))
 	if err != nil {
 		return err
 	}

@@ -104,7 +104,7 @@ func (r *fakeRunner) Run(_ context.Context, script string, stdin io.Reader) ([]b
 		return nil, &ExitError{Code: 1, Stderr: h.failErr}
 	}
 	switch {
-	case strings.HasPrefix(script, "f() {"):
+	case strings.HasPrefix(script, "FS=; US=; PS="):
 		return h.probe(script), nil
 	case strings.Contains(script, "wc -c <"):
 		var b strings.Builder

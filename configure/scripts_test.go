@@ -140,8 +140,11 @@ func TestProbeLocally(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "app.sha256"), []byte("abc\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, "app.lock.sha256"), []byte("def"), 0o600); err != nil { // no newline
+		t.Fatal(err)
+	}
 	d := Desired{
-		Files:     []File{{Path: p}, {Path: filepath.Join(dir, "missing")}},
+		Files:     []File{{Path: p}, {Path: filepath.Join(dir, "missing")}, {Path: dir}, {Path: p}},
 		Units:     []Unit{{Name: "acco-no-such.service"}},
 		Packages:  []Package{{Name: "acco-no-such-package"}},
 		Artifacts: []Artifact{{Dir: filepath.Join(dir, "app")}},
@@ -167,7 +170,10 @@ func TestProbeLocally(t *testing.T) {
 	if _, ok := f.Units["acco-no-such.service"]; !ok {
 		t.Error("no unit fact")
 	}
-	if f.Markers[filepath.Join(dir, "app.sha256")] != "abc" {
+	if f.Files[dir].Exists {
+		t.Error("a directory counts as a file")
+	}
+	if f.Markers[filepath.Join(dir, "app.sha256")] != "abc" || f.Markers[filepath.Join(dir, "app.lock.sha256")] != "def" {
 		t.Errorf("markers %v", f.Markers)
 	}
 }
@@ -356,5 +362,39 @@ func TestProbeInstalledPackage(t *testing.T) {
 	}
 	if !versionMatch("5.*", f.Packages["bash"]) {
 		t.Errorf("bash %q does not match 5.*", f.Packages["bash"])
+	}
+}
+
+// TestParseFactsUnits reads systemctl show's blocks in the order the units
+// were asked, as a Debian 12 host prints them (a unit that does not exist
+// has an empty UnitFileState).
+func TestParseFactsUnits(t *testing.T) {
+	out := "F\t/etc/x\t-\t-\n" +
+		"#units\n" +
+		"ActiveState=active\nUnitFileState=static\n\n" +
+		"UnitFileState=enabled\nActiveState=failed\n\n" +
+		"ActiveState=inactive\nUnitFileState=\n" +
+		"#packages\n" +
+		"mosquitto\tinstalled 2.0.11-1.2+deb12u2\n" +
+		"nodejs\tconfig-files 18.20.4+dfsg-1~deb12u3\n"
+	f, err := parseFacts([]byte(out), probed{units: []string{"systemd-journald.service", "mosquitto.service", "acco-backend.service"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]UnitFact{
+		"systemd-journald.service": {Active: "active", Enabled: "static"},
+		"mosquitto.service":        {Active: "failed", Enabled: "enabled"},
+		"acco-backend.service":     {Active: "inactive", Enabled: ""},
+	}
+	for u, w := range want {
+		if f.Units[u] != w {
+			t.Errorf("%s: %+v, want %+v", u, f.Units[u], w)
+		}
+	}
+	if f.Packages["mosquitto"] != "2.0.11-1.2+deb12u2" || f.Packages["nodejs"] != "" {
+		t.Errorf("packages %v", f.Packages)
+	}
+	if _, err := parseFacts([]byte(out), probed{units: []string{"one.service"}}); err == nil {
+		t.Error("more unit blocks than units asked: no error")
 	}
 }
