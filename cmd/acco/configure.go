@@ -220,7 +220,7 @@ func (a *app) runConfigure(ctx context.Context, name string, f configureFlags) e
 	changes := view.report(results, runErr, f.check)
 	if runErr != nil {
 		if errors.Is(runErr, configure.ErrHostKeyMismatch) {
-			runErr = withHint(runErr, "if the instance was rebuilt on purpose, forget its pinned keys (acco state show %s shows them) by replacing it with acco apply; never skip this check", name)
+			runErr = withHint(runErr, "acco state pull %s shows the pinned keys. If the instance was rebuilt outside acco, replace it through acco, which forgets them (acco plan %s --replace %s --out p && acco apply %s p); otherwise someone may be in the middle: do not go on", name, name, instAddr, name)
 		}
 		return &codedError{code: exitError, err: runErr, reported: a.json && results != nil && results[0] != nil && results[0].Plan != nil}
 	}
