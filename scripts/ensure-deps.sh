@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages acco's tests use, only those that are missing.
+# Installs the Debian packages acco's tests use, only those that are missing,
+# then the local cloud's PostgreSQL 17 (scripts/ensure-postgres.sh).
 # Safe to run repeatedly; does nothing when everything is present.
 set -euo pipefail
 
@@ -17,14 +18,17 @@ have systemd-analyze || need+=(systemd)
 have npm || need+=(npm)
 [ -x /usr/bin/aws ] || need+=(awscli)
 
-if [ ${#need[@]} -eq 0 ]; then
-	exit 0
+if [ ${#need[@]} -gt 0 ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "missing packages: ${need[*]}; install them with: sudo apt-get install -y ${need[*]}" >&2
+		exit 1
+	fi
+	echo "installing: ${need[*]}" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-if [ "$(id -u)" -ne 0 ]; then
-	echo "missing packages: ${need[*]}; install them with: sudo apt-get install -y ${need[*]}" >&2
-	exit 1
-fi
-echo "installing: ${need[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+
+# The local cloud's managed clusters run PostgreSQL 17, as OVH's do; Debian's
+# PostgreSQL (above) is the fallback when it cannot be had.
+"$(dirname "$0")/ensure-postgres.sh"
