@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/accoreboot/acco/internal/devicecred"
 	"github.com/accoreboot/acco/internal/spec"
 )
 
@@ -57,6 +58,16 @@ func tableIdent(t string) (schema, table, quoted string) {
 	return schema, table, qi(schema, table)
 }
 
+// devicesDDL creates the devices table the apps see (published to
+// PowerSync): names and labels, never credentials.
+func devicesDDL() string {
+	return "CREATE TABLE IF NOT EXISTS " + qi("public", spec.DevicesTable) + ` (
+  device_id  text        PRIMARY KEY,
+  label      text,
+  created_at timestamptz NOT NULL DEFAULT now()
+)`
+}
+
 // positionsDDL creates the positions hypertable's table and the latest
 // position table (plain, publishable).
 func positionsDDL(table, latest string) []string {
@@ -94,16 +105,21 @@ func positionsDDL(table, latest string) []string {
 // uses to what the services need, over dial, and returns the steps. All
 // statements are idempotent; the publication is an explicit table list
 // (never FOR ALL TABLES) and is made to match the YAML's list exactly.
-// admins are by cluster name. With check, nothing is changed: the steps
-// that would apply are returned with Applied false and Note "would apply".
-func BootstrapDatabases(ctx context.Context, dial DialFunc, env *spec.Environment, admins map[string]DBAdmin, check bool) ([]DBStep, error) {
+// admins are by cluster name. mqttUsers are the MQTT users acco manages
+// (the backend, the verification device) with their passwords: their rows
+// in the device table are (re)made when the stored hash does not match.
+// With check, nothing is changed: the steps that would apply are returned
+// with Applied false and Note "would apply".
+func BootstrapDatabases(ctx context.Context, dial DialFunc, env *spec.Environment, admins map[string]DBAdmin, mqttUsers map[string]string, check bool) ([]DBStep, error) {
 	type target struct{ cluster, db string }
 	need := map[target]bool{}
 	s := env.Services
-	var positions *spec.PositionsSink
-	if s.EMQX != nil && s.EMQX.Positions != nil && s.Broker == spec.BrokerEMQX {
-		positions = s.EMQX.Positions
-		need[target{positions.Postgres.Cluster, positions.Postgres.Database}] = true
+	flow := env.DataFlow()
+	if flow != nil {
+		need[target{flow.DB.Cluster, flow.DB.Database}] = true
+		if flow.HasDevices {
+			need[target{flow.Devices.Cluster, flow.Devices.Database}] = true
+		}
 	}
 	if s.PowerSync != nil {
 		need[target{s.PowerSync.Source.Cluster, s.PowerSync.Source.Database}] = true
@@ -136,7 +152,7 @@ func BootstrapDatabases(ctx context.Context, dial DialFunc, env *spec.Environmen
 			return steps, fmt.Errorf("connecting to %s/%s: %w", t.cluster, t.db, err)
 		}
 		b := &dbBootstrap{conn: conn, check: check, addr: spec.Address(spec.KindDatabaseDB, t.cluster, t.db)}
-		err = b.run(ctx, env, t.cluster, t.db, positions)
+		err = b.run(ctx, env, t.cluster, t.db, flow, mqttUsers)
 		steps = append(steps, b.steps...)
 		conn.Close(context.WithoutCancel(ctx))
 		if err != nil {
@@ -206,7 +222,7 @@ func (b *dbBootstrap) tableExists(ctx context.Context, t string) (bool, error) {
 	return b.bool(ctx, "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = $1 AND tablename = $2)", s, tb)
 }
 
-func (b *dbBootstrap) run(ctx context.Context, env *spec.Environment, cluster, db string, positions *spec.PositionsSink) error {
+func (b *dbBootstrap) run(ctx context.Context, env *spec.Environment, cluster, db string, flow *spec.Flow, mqttUsers map[string]string) error {
 	c := env.Databases[cluster]
 	// Extensions, where the server offers them.
 	for _, ext := range c.Extensions {
@@ -230,57 +246,16 @@ func (b *dbBootstrap) run(ctx context.Context, env *spec.Environment, cluster, d
 			}
 		}
 	}
-	// The positions table (a hypertable when TimescaleDB is installed) and
-	// the latest position table.
-	if positions != nil && positions.Postgres.Cluster == cluster && positions.Postgres.Database == db {
-		for i, sql := range positionsDDL(positions.Table, positions.LatestTable) {
-			t := positions.Table
-			if i == 1 {
-				t = positions.LatestTable
-			}
-			ok, err := b.tableExists(ctx, t)
-			if err != nil {
-				return err
-			}
-			if ok {
-				b.note("table:"+t, sql, "exists")
-				continue
-			}
-			if err := b.exec(ctx, "table:"+t, sql); err != nil {
-				return err
-			}
-		}
-		_, _, q := tableIdent(positions.Table)
-		tsdb, err := b.bool(ctx, "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')")
-		if err != nil {
+	// The flow's tables, owned by the admin (who can then grant them):
+	// devices, the positions (a hypertable when TimescaleDB is installed),
+	// the latest positions, and the device table with acco's MQTT users.
+	if flow != nil && flow.DB.Cluster == cluster && flow.DB.Database == db {
+		if err := b.flowTables(ctx, flow); err != nil {
 			return err
 		}
-		if tsdb {
-			s, tb, _ := tableIdent(positions.Table)
-			hyper, err := b.bool(ctx, "SELECT EXISTS (SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_schema = $1 AND hypertable_name = $2)", s, tb)
-			if err != nil {
-				return err
-			}
-			sql := "SELECT create_hypertable(" + quoteLiteral(s+"."+tb) + ", by_range('time', INTERVAL '1 day'), if_not_exists => TRUE)"
-			if hyper {
-				b.note("hypertable:"+positions.Table, sql, "exists")
-			} else if err := b.exec(ctx, "hypertable:"+positions.Table, sql); err != nil {
-				return err
-			}
-		} else {
-			b.note("hypertable:"+positions.Table, "", "timescaledb not installed: positions stays a plain table")
-		}
-		// Unique (device_id, time): dedupes QoS 1 redeliveries (ON CONFLICT).
-		idx := strings.ReplaceAll(strings.ReplaceAll(positions.Table, ".", "_"), "\"", "") + "_device_time_uidx"
-		sql := "CREATE UNIQUE INDEX IF NOT EXISTS " + qi(idx) + " ON " + q + " (device_id, time DESC)"
-		ps, _, _ := tableIdent(positions.Table)
-		has, err := b.bool(ctx, "SELECT EXISTS (SELECT 1 FROM pg_indexes WHERE schemaname = $1 AND indexname = $2)", ps, idx)
-		if err != nil {
-			return err
-		}
-		if has {
-			b.note("index:"+idx, sql, "exists")
-		} else if err := b.exec(ctx, "index:"+idx, sql); err != nil {
+	}
+	if flow != nil && flow.HasDevices && flow.Devices.Cluster == cluster && flow.Devices.Database == db {
+		if err := b.deviceTable(ctx, mqttUsers); err != nil {
 			return err
 		}
 	}
@@ -345,6 +320,117 @@ func (b *dbBootstrap) run(ctx context.Context, env *spec.Environment, cluster, d
 			return fmt.Errorf("wal_level is %q: PowerSync needs logical replication (ask OVH support, or check the cluster's advanced parameters)", wal)
 		}
 		return b.publication(ctx, orDefault(p.Publication, spec.DefaultPublication), p.Tables)
+	}
+	return nil
+}
+
+// createTable creates a table unless it exists.
+func (b *dbBootstrap) createTable(ctx context.Context, table, sql string) error {
+	ok, err := b.tableExists(ctx, table)
+	if err != nil {
+		return err
+	}
+	if ok {
+		b.note("table:"+table, sql, "exists")
+		return nil
+	}
+	return b.exec(ctx, "table:"+table, sql)
+}
+
+func (b *dbBootstrap) flowTables(ctx context.Context, flow *spec.Flow) error {
+	if err := b.createTable(ctx, spec.DevicesTable, devicesDDL()); err != nil {
+		return err
+	}
+	for i, sql := range positionsDDL(flow.Table, flow.LatestTable) {
+		t := flow.Table
+		if i == 1 {
+			t = flow.LatestTable
+		}
+		if err := b.createTable(ctx, t, sql); err != nil {
+			return err
+		}
+	}
+	_, _, q := tableIdent(flow.Table)
+	tsdb, err := b.bool(ctx, "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')")
+	if err != nil {
+		return err
+	}
+	if tsdb {
+		s, tb, _ := tableIdent(flow.Table)
+		hyper, err := b.bool(ctx, "SELECT EXISTS (SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_schema = $1 AND hypertable_name = $2)", s, tb)
+		if err != nil {
+			return err
+		}
+		sql := "SELECT create_hypertable(" + quoteLiteral(s+"."+tb) + ", by_range('time', INTERVAL '1 day'), if_not_exists => TRUE)"
+		if hyper {
+			b.note("hypertable:"+flow.Table, sql, "exists")
+		} else if err := b.exec(ctx, "hypertable:"+flow.Table, sql); err != nil {
+			return err
+		}
+	} else {
+		b.note("hypertable:"+flow.Table, "", "timescaledb not installed: positions stays a plain table")
+	}
+	// Unique (device_id, time): dedupes QoS 1 redeliveries (ON CONFLICT).
+	idx := strings.ReplaceAll(strings.ReplaceAll(flow.Table, ".", "_"), "\"", "") + "_device_time_uidx"
+	sql := "CREATE UNIQUE INDEX IF NOT EXISTS " + qi(idx) + " ON " + q + " (device_id, time DESC)"
+	ps, _, _ := tableIdent(flow.Table)
+	has, err := b.bool(ctx, "SELECT EXISTS (SELECT 1 FROM pg_indexes WHERE schemaname = $1 AND indexname = $2)", ps, idx)
+	if err != nil {
+		return err
+	}
+	if has {
+		b.note("index:"+idx, sql, "exists")
+		return nil
+	}
+	return b.exec(ctx, "index:"+idx, sql)
+}
+
+// deviceTable creates the device table and makes the rows of acco's own
+// MQTT users match their passwords (a row is rewritten only when its hash
+// does not verify, so a no-op run changes nothing).
+func (b *dbBootstrap) deviceTable(ctx context.Context, mqttUsers map[string]string) error {
+	q := qi("public", devicecred.Table)
+	exists, err := b.tableExists(ctx, devicecred.Table)
+	if err != nil {
+		return err
+	}
+	if exists {
+		b.note("table:"+devicecred.Table, devicecred.TableDDL(q), "exists")
+	} else if err := b.exec(ctx, "table:"+devicecred.Table, devicecred.TableDDL(q)); err != nil {
+		return err
+	}
+	names := make([]string, 0, len(mqttUsers))
+	for n := range mqttUsers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	upsert := "INSERT INTO " + q + " (username, password_hash, salt, is_superuser, kind) VALUES ($1, $2, $3, false, 'service') " +
+		"ON CONFLICT (username) DO UPDATE SET password_hash = EXCLUDED.password_hash, salt = EXCLUDED.salt, is_superuser = false, kind = 'service', updated_at = now()"
+	for _, n := range names {
+		what := "mqtt_user:" + n
+		if exists {
+			var h devicecred.Hash
+			err := b.conn.QueryRow(ctx, "SELECT password_hash, salt FROM "+q+" WHERE username = $1", n).Scan(&h.PasswordHash, &h.Salt)
+			switch {
+			case err == nil && h.Verify(mqttUsers[n]):
+				b.note(what, upsert, "up to date")
+				continue
+			case err != nil && !errors.Is(err, pgx.ErrNoRows):
+				return fmt.Errorf("%s: %w", what, err)
+			}
+		}
+		if b.check {
+			b.note(what, upsert, "would apply")
+			continue
+		}
+		h, err := devicecred.New(mqttUsers[n])
+		if err != nil {
+			return err
+		}
+		if _, err := b.conn.Exec(ctx, upsert, n, h.PasswordHash, h.Salt); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		b.steps = append(b.steps, DBStep{Address: b.addr + ":" + what, SQL: upsert, Applied: true})
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/accoreboot/acco/internal/devicecred"
 	"github.com/accoreboot/acco/internal/localcloud/pgserver"
 	"github.com/accoreboot/acco/internal/spec"
 )
@@ -67,6 +68,7 @@ func TestBootstrapDatabaseThroughSSHTunnel(t *testing.T) {
 	}
 	defer r.Close()
 	admins := map[string]DBAdmin{"main": {Host: host, Port: port, User: "avnadmin", Password: "admin-S3CRET", CACert: ca}}
+	mqttUsers := map[string]string{devicecred.BackendUser: "mqtt-backend-S3CRET", devicecred.VerifyDevice: "mqtt-verify-S3CRET"}
 
 	applied := func(steps []DBStep) []string {
 		var out []string
@@ -77,21 +79,27 @@ func TestBootstrapDatabaseThroughSSHTunnel(t *testing.T) {
 		}
 		return out
 	}
-	check, err := BootstrapDatabases(ctx, r.DialContext, env, admins, true)
+	check, err := BootstrapDatabases(ctx, r.DialContext, env, admins, mqttUsers, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(applied(check)) != 0 {
 		t.Errorf("check mode applied %v", applied(check))
 	}
-	steps, err := BootstrapDatabases(ctx, r.DialContext, env, admins, false)
+	steps, err := BootstrapDatabases(ctx, r.DialContext, env, admins, mqttUsers, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := applied(steps)
 	for _, want := range []string{
+		"database_db.main.acco:table:devices",
 		"database_db.main.acco:table:positions",
 		"database_db.main.acco:table:device_last_position",
+		"database_db.main.acco:table:mqtt_users",
+		"database_db.main.acco:mqtt_user:backend",
+		"database_db.main.acco:mqtt_user:acco-verify",
+		"database_db.main.acco:grant:emqx:TABLE \"public\".\"mqtt_users\"",
+		"database_db.main.acco:grant:backend:TABLE \"public\".\"mqtt_users\"",
 		"database_db.main.acco:publication:powersync",
 		"database_db.main.acco:grant:emqx:TABLE \"public\".\"positions\"",
 		"database_db.main.powersync_storage:grant:powersync:database",
@@ -105,7 +113,7 @@ func TestBootstrapDatabaseThroughSSHTunnel(t *testing.T) {
 			t.Errorf("publication FOR ALL TABLES: %s", s.SQL)
 		}
 	}
-	again, err := BootstrapDatabases(ctx, r.DialContext, env, admins, false)
+	again, err := BootstrapDatabases(ctx, r.DialContext, env, admins, mqttUsers, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +122,8 @@ func TestBootstrapDatabaseThroughSSHTunnel(t *testing.T) {
 	}
 
 	// What PowerSync will find: the publication on the explicit list of
-	// tables that exist (devices is the backend's, not created yet).
+	// tables, all created by the bootstrap (owned by avnadmin, who can
+	// therefore grant them, as on PostgreSQL 16 and later it must).
 	conn, err := connectDB(ctx, r.DialContext, admins["main"], "acco")
 	if err != nil {
 		t.Fatal(err)
@@ -125,18 +134,26 @@ func TestBootstrapDatabaseThroughSSHTunnel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(tables, []string{"device_last_position"}) {
+	if !slices.Equal(tables, []string{"device_last_position", "devices"}) {
 		t.Errorf("published tables = %v", tables)
 	}
-	// The backend creates devices; the next run publishes it.
-	if _, err := conn.Exec(ctx, "CREATE TABLE devices (id text PRIMARY KEY)"); err != nil {
+	// acco's MQTT users are in the device table, hashed: the stored row
+	// verifies the password, and no column holds it in clear.
+	var h devicecred.Hash
+	var kind string
+	if err := conn.QueryRow(ctx, "SELECT password_hash, salt, kind FROM mqtt_users WHERE username = 'backend'").Scan(&h.PasswordHash, &h.Salt, &kind); err != nil {
 		t.Fatal(err)
 	}
-	steps, err = BootstrapDatabases(ctx, r.DialContext, env, admins, false)
+	if !h.Verify("mqtt-backend-S3CRET") || kind != devicecred.KindService || strings.Contains(h.PasswordHash+h.Salt, "S3CRET") {
+		t.Errorf("backend row = %+v (%s)", h, kind)
+	}
+	// A new password for the backend rewrites its row, and only its row.
+	mqttUsers[devicecred.BackendUser] = "mqtt-backend-rotated-S3CRET"
+	steps, err = BootstrapDatabases(ctx, r.DialContext, env, admins, mqttUsers, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a := applied(steps); !slices.Contains(a, "database_db.main.acco:publication:powersync:add public.devices") {
-		t.Errorf("devices not added to the publication: %v", a)
+	if a := applied(steps); !slices.Equal(a, []string{"database_db.main.acco:mqtt_user:backend"}) {
+		t.Errorf("after a password change, applied %v", a)
 	}
 }

@@ -28,9 +28,9 @@ type Target struct {
 }
 
 // BootstrapStep returns a Target.Database that runs BootstrapDatabases.
-func BootstrapStep(env *spec.Environment, admins map[string]DBAdmin) func(ctx context.Context, dial DialFunc, check bool) ([]DBStep, error) {
+func BootstrapStep(env *spec.Environment, admins map[string]DBAdmin, mqttUsers map[string]string) func(ctx context.Context, dial DialFunc, check bool) ([]DBStep, error) {
 	return func(ctx context.Context, dial DialFunc, check bool) ([]DBStep, error) {
-		return BootstrapDatabases(ctx, dial, env, admins, check)
+		return BootstrapDatabases(ctx, dial, env, admins, mqttUsers, check)
 	}
 }
 

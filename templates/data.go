@@ -7,15 +7,12 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/accoreboot/acco/internal/devicecred"
 	"github.com/accoreboot/acco/internal/spec"
 )
 
-// DefaultPositionsTopic is the tracker topic used when no EMQX positions
-// rule names one (the Mosquitto broker).
-const DefaultPositionsTopic = "trackers/+/position"
-
 // MQTTBackendUser is the MQTT user the backend logs in as.
-const MQTTBackendUser = "backend"
+const MQTTBackendUser = devicecred.BackendUser
 
 // data is what the templates see. Every list is sorted.
 type data struct {
@@ -227,7 +224,7 @@ func newEMQX(e *spec.EMQX, in Inputs) (*emqxData, error) {
 	case "bcrypt":
 		d.Auth.HashBlock = "{name = bcrypt, salt_rounds = 10}"
 	case "pbkdf2":
-		d.Auth.HashBlock = "{name = pbkdf2, mac_fun = sha256, iterations = 4096}"
+		d.Auth.HashBlock = devicecred.EMQXAlgorithm()
 	case "sha256":
 		d.Auth.HashBlock = "{name = sha256, salt_position = suffix}"
 	default:
@@ -254,10 +251,10 @@ func newEMQX(e *spec.EMQX, in Inputs) (*emqxData, error) {
 			return nil, err
 		}
 		d.Auth.Postgres = &c
-		d.Auth.Query = "SELECT password_hash, salt, is_superuser FROM mqtt_users WHERE username = ${" + d.Auth.UserIDType + "} LIMIT 1"
+		d.Auth.Query = devicecred.EMQXQuery("${" + d.Auth.UserIDType + "}")
 	}
 	who := "${" + d.Auth.UserIDType + "}"
-	topic := DefaultPositionsTopic
+	topic := spec.DefaultPositionsTopic
 	if p := e.Positions; p != nil {
 		c, err := addConn(p.Postgres)
 		if err != nil {
@@ -322,7 +319,7 @@ func newMosquitto(m *spec.Mosquitto, in Inputs) (*mosquittoData, error) {
 	if in.MQTTBackendPassword == "" {
 		return nil, fmt.Errorf("mosquitto: the backend's MQTT password is needed (sealed in state)")
 	}
-	h, err := MosquittoHash(MQTTBackendUser, in.MQTTBackendPassword)
+	passwd, err := mosquittoPasswd(in)
 	if err != nil {
 		return nil, err
 	}
@@ -330,13 +327,47 @@ func newMosquitto(m *spec.Mosquitto, in Inputs) (*mosquittoData, error) {
 		AllowAnonymous: m.AllowAnonymous,
 		Listeners:      ls,
 		ACL: []string{
-			"pattern write " + deviceTopic(DefaultPositionsTopic, "%u"),
+			"pattern write " + deviceTopic(spec.DefaultPositionsTopic, "%u"),
 			"",
 			"user " + MQTTBackendUser,
-			"topic read " + DefaultPositionsTopic,
+			"topic read " + spec.DefaultPositionsTopic,
 		},
-		Passwd: MQTTBackendUser + ":" + h + "\n",
+		Passwd: passwd,
 	}, nil
+}
+
+// mosquittoPasswd writes Mosquitto's password file from the device table's
+// rows (sorted by name), plus the backend's login from its sealed password
+// while the table does not hold it yet (before the first bootstrap).
+func mosquittoPasswd(in Inputs) (string, error) {
+	lines := map[string]string{}
+	for _, u := range in.MQTTUsers {
+		if err := devicecred.ValidName(u.Name); err != nil {
+			return "", fmt.Errorf("mosquitto: device table: %w", err)
+		}
+		h, err := u.Hash.Mosquitto()
+		if err != nil {
+			return "", fmt.Errorf("mosquitto: device table: user %s: %w", u.Name, err)
+		}
+		lines[u.Name] = h
+	}
+	if _, ok := lines[MQTTBackendUser]; !ok {
+		h, err := MosquittoHash(MQTTBackendUser, in.MQTTBackendPassword)
+		if err != nil {
+			return "", err
+		}
+		lines[MQTTBackendUser] = h
+	}
+	names := make([]string, 0, len(lines))
+	for n := range lines {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for _, n := range names {
+		b.WriteString(n + ":" + lines[n] + "\n")
+	}
+	return b.String(), nil
 }
 
 // pgURI is a libpq/node-postgres connection URI; the password is escaped.
@@ -410,6 +441,18 @@ func newBackend(env *spec.Environment, b *spec.Backend, in Inputs) (*backendData
 	if in.MQTTBackendPassword != "" {
 		vars["MQTT_USERNAME"] = MQTTBackendUser
 		vars["MQTT_PASSWORD"] = in.MQTTBackendPassword
+	}
+	if f := env.DataFlow(); f != nil {
+		vars["MQTT_TOPIC"] = f.Topic
+		vars["MQTT_SUBSCRIPTION"] = f.Topic
+		if env.Services.Broker == spec.BrokerEMQX {
+			// What EMQX's ACL lets the backend subscribe to: one shared
+			// group, so several backend processes split the load.
+			vars["MQTT_SUBSCRIPTION"] = "$share/backend/" + f.Topic
+		}
+		vars["POSITIONS_TABLE"] = f.Table
+		vars["LATEST_TABLE"] = f.LatestTable
+		vars["BACKEND_WRITES_POSITIONS"] = strconv.FormatBool(f.BackendWrites)
 	}
 	for k, v := range b.Env {
 		if _, taken := vars[k]; !taken {

@@ -1,12 +1,19 @@
 package templates
 
 import (
+	"crypto/pbkdf2"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
 	"fmt"
+	"hash"
 	"path"
 	"strconv"
 	"strings"
 	"testing"
 	"unicode"
+
+	"github.com/accoreboot/acco/internal/devicecred"
 )
 
 // hoconParser parses the subset of HOCON acco renders: objects (key { } and
@@ -279,9 +286,10 @@ func TestEMQXConfigParses(t *testing.T) {
 				t.Fatalf("%s: authentication = %v, want one authenticator", name, c["authentication"])
 			}
 			a := authn[0].(map[string]any)
-			if a["enable"] != true || a["mechanism"] != "password_based" || a["backend"] != "built_in_database" {
+			if a["enable"] != true || a["mechanism"] != "password_based" || a["backend"] != "postgresql" {
 				t.Errorf("%s: authenticator = %v", name, a)
 			}
+			checkEMQXVerifiesDeviceRows(t, name, a)
 			rule, _ := lookup(c, "rule_engine.rules.positions").(map[string]any)
 			if rule == nil {
 				t.Fatalf("%s: no positions rule", name)
@@ -313,5 +321,45 @@ func TestEMQXConfigParses(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatal("no emqx.conf rendered")
+	}
+}
+
+// checkEMQXVerifiesDeviceRows hashes a password the way the rendered
+// authenticator is configured to (its password_hash_algorithm block, read
+// back from the parsed HOCON) and checks that a row stored by acco device
+// add (devicecred.New) verifies, and a wrong password does not.
+func checkEMQXVerifiesDeviceRows(t *testing.T, name string, a map[string]any) {
+	t.Helper()
+	alg, _ := a["password_hash_algorithm"].(map[string]any)
+	if alg["name"] != "pbkdf2" {
+		t.Fatalf("%s: password_hash_algorithm = %v, want pbkdf2", name, alg)
+	}
+	macs := map[string]func() hash.Hash{"sha256": sha256.New, "sha512": sha512.New}
+	mac := macs[fmt.Sprint(alg["mac_fun"])]
+	iter, _ := strconv.Atoi(fmt.Sprint(alg["iterations"]))
+	dk, _ := strconv.Atoi(fmt.Sprint(alg["dk_length"]))
+	if mac == nil || iter <= 0 || dk <= 0 {
+		t.Fatalf("%s: password_hash_algorithm = %v", name, alg)
+	}
+	if q := fmt.Sprint(a["query"]); !strings.Contains(q, "password_hash, salt") || !strings.Contains(q, devicecred.Table) {
+		t.Errorf("%s: query %q does not read password_hash and salt from %s", name, q, devicecred.Table)
+	}
+	emqx := func(password, salt string) string { // emqx_passwd:hash({pbkdf2, ...})
+		k, err := pbkdf2.Key(mac, password, []byte(salt), iter, dk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hex.EncodeToString(k)
+	}
+	pw, _ := devicecred.NewPassword()
+	row, err := devicecred.New(pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if emqx(pw, row.Salt) != row.PasswordHash {
+		t.Errorf("%s: a credential from acco device add does not verify with the authenticator's algorithm %v", name, alg)
+	}
+	if emqx(pw+"x", row.Salt) == row.PasswordHash {
+		t.Errorf("%s: a wrong password verifies", name)
 	}
 }

@@ -29,6 +29,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/accoreboot/acco/internal/devicecred"
 	"github.com/accoreboot/acco/internal/spec"
 )
 
@@ -103,10 +104,21 @@ type Inputs struct {
 	EMQXCookie string
 	// PowerSyncAPIToken is PowerSync's admin API token.
 	PowerSyncAPIToken string
-	// MQTTBackendPassword is the backend's MQTT password (Mosquitto).
+	// MQTTBackendPassword is the backend's MQTT password.
 	MQTTBackendPassword string
+	// MQTTUsers are the rows of the device table (trackers and acco's own
+	// MQTT users), read from the database: Mosquitto's password file is
+	// made from them. The backend's login is added from
+	// MQTTBackendPassword when the table does not hold it yet.
+	MQTTUsers []MQTTUser
 	// TLS are the MQTT listeners' certificates by listener name.
 	TLS map[string]TLS
+}
+
+// MQTTUser is one row of the device table.
+type MQTTUser struct {
+	Name string
+	Hash devicecred.Hash
 }
 
 // Secrets returns every secret value of the inputs, longest first, for

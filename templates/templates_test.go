@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/accoreboot/acco/internal/devicecred"
 	"github.com/accoreboot/acco/internal/spec"
 )
 
@@ -29,6 +30,11 @@ func sampleInputs() Inputs {
 		EMQXCookie:            "cookie-S3CRET",
 		PowerSyncAPIToken:     "token-S3CRET",
 		MQTTBackendPassword:   "mqtt-S3CRET",
+		// Two rows of the device table, as acco device add stores them.
+		MQTTUsers: []MQTTUser{
+			{Name: "t1", Hash: devicecred.Hash{PasswordHash: strings.Repeat("ab", devicecred.KeyLength), Salt: "Qm9uam91ci0x"}},
+			{Name: "acco-verify", Hash: devicecred.Hash{PasswordHash: strings.Repeat("0f", devicecred.KeyLength), Salt: "c2FsdHNhbHQx"}},
+		},
 		TLS: map[string]TLS{
 			"mqtts": {Cert: "-----BEGIN CERTIFICATE-----\nMQTTSCERT\n-----END CERTIFICATE-----\n", Key: "-----BEGIN PRIVATE KEY-----\nkey-S3CRET\n-----END PRIVATE KEY-----\n"},
 		},

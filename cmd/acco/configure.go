@@ -189,7 +189,7 @@ func (a *app) runConfigure(ctx context.Context, name string, f configureFlags) e
 	}
 	target := configure.Target{Host: configure.ServicesHost(env, ipv4), Desired: desired}
 	if admins != nil {
-		target.Database = configure.BootstrapStep(env, admins)
+		target.Database = configure.BootstrapStep(env, admins, nil)
 	}
 	masked := in.Secrets()
 	for _, ad := range admins {

@@ -433,8 +433,14 @@ type Backend struct {
 	// Postgres is the database and user of the backend.
 	Postgres PostgresRef `yaml:"postgres"`
 	// Env are extra environment variables of the unit. acco sets HOST,
-	// PORT, DATABASE_URL and MQTT_URL itself.
+	// PORT, DATABASE_URL, the MQTT_* variables and the positions tables
+	// itself.
 	Env map[string]string `yaml:"env" spec:"env"`
+	// VerifyURLPath is the backend's HTTP path that `acco verify` asks
+	// for the last position the backend saw of a device; {device} stands
+	// for the device's name, e.g. /devices/{device}/last-position. Empty:
+	// verify does not check the backend.
+	VerifyURLPath string `yaml:"verify_url_path"`
 }
 
 // Resource kinds, the first element of an address (KIND.NAME).

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -839,6 +840,9 @@ func (v *validator) emqx(p string, m *EMQX) {
 		v.add(da+".postgres", "missing: where device credentials live (cluster, database, user), since backend is postgresql")
 	case m.DeviceAuth.Backend == "postgresql":
 		v.postgres(da+".postgres", *m.DeviceAuth.Postgres)
+		if ph := m.DeviceAuth.PasswordHash; ph != "" && ph != "pbkdf2" {
+			v.add(da+".password_hash", "%q: the device table holds PBKDF2-SHA512 hashes (acco device add, and Mosquitto reads the same rows); set password_hash: pbkdf2", ph)
+		}
 	case m.DeviceAuth.Postgres != nil:
 		v.add(da+".postgres", "applies only to backend: postgresql")
 	}
@@ -1048,7 +1052,12 @@ func isImageTag(s string) bool {
 
 // reservedBackendEnv are the variables acco writes into the backend's
 // environment itself.
-var reservedBackendEnv = []string{"HOST", "PORT", "DATABASE_URL", "MQTT_URL"}
+var reservedBackendEnv = []string{"HOST", "PORT", "DATABASE_URL", "MQTT_URL", "MQTT_USERNAME", "MQTT_PASSWORD",
+	"MQTT_TOPIC", "MQTT_SUBSCRIPTION", "POSITIONS_TABLE", "LATEST_TABLE", "BACKEND_WRITES_POSITIONS"}
+
+// verifyPathPattern is what services.backend.verify_url_path may hold: it
+// is put in an HTTP request line with {device} replaced by a device name.
+var verifyPathPattern = regexp.MustCompile(`^/[A-Za-z0-9._/-]*\{device\}[A-Za-z0-9._/-]*$`)
 
 func (v *validator) backend(p string, b *Backend) {
 	if v.required(p+".artifact", b.Artifact, "the built backend, a local .tar.gz") &&
@@ -1075,6 +1084,9 @@ func (v *validator) backend(p string, b *Backend) {
 	v.bindAddr(p+".bind", b.Bind)
 	v.port(p+".port", b.Port)
 	v.postgres(p+".postgres", b.Postgres)
+	if u := b.VerifyURLPath; u != "" && !verifyPathPattern.MatchString(u) {
+		v.add(p+".verify_url_path", "%q: an absolute URL path of letters, digits and / . _ - with {device} once, e.g. /devices/{device}/last-position", u)
+	}
 	for _, k := range sortedKeys(b.Env) {
 		kp := joinPath(p+".env", k)
 		switch {
