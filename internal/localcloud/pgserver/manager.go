@@ -20,7 +20,8 @@ import (
 
 // Options configures a Manager.
 type Options struct {
-	// BinDir holds initdb, pg_ctl and postgres; "" means FindBinDir.
+	// BinDir holds initdb, pg_ctl and postgres; "" means the first
+	// directory in FindBinDir's order that the servers' user can use.
 	BinDir string
 	// ListenAddress is the address the servers listen on; "" means
 	// 127.0.0.1.
@@ -43,6 +44,7 @@ type Options struct {
 type Manager struct {
 	dir    string
 	binDir string
+	server ServerInfo // the PostgreSQL of binDir
 	opts   Options
 	cred   *syscall.Credential // nil when not root
 	uid    int
@@ -99,24 +101,18 @@ func Open(ctx context.Context, dir string, opts Options) (*Manager, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.BinDir == "" {
-		bin, err := FindBinDir()
-		if err != nil {
-			return nil, err
-		}
-		opts.BinDir = bin
-	} else if !hasBinaries(opts.BinDir) {
-		return nil, fmt.Errorf("pgserver: %s lacks one of %v", opts.BinDir, requiredBinaries)
-	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("pgserver: %w", err)
 	}
-	m := &Manager{dir: abs, binDir: opts.BinDir, opts: opts, clusters: map[string]*instance{}, uid: os.Getuid(), gid: os.Getgid()}
+	m := &Manager{dir: abs, opts: opts, clusters: map[string]*instance{}, uid: os.Getuid(), gid: os.Getgid()}
 	if os.Geteuid() == 0 {
 		if err := m.setRunAs(); err != nil {
 			return nil, err
 		}
+	}
+	if err := m.chooseBinaries(ctx); err != nil {
+		return nil, err
 	}
 	if err := m.prepareDir(); err != nil {
 		return nil, err
@@ -161,6 +157,72 @@ func (m *Manager) setRunAs() error {
 	m.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 	return nil
 }
+
+// chooseBinaries settles the PostgreSQL the servers run: Options.BinDir,
+// else the first directory in FindBinDir's order whose postgres the
+// servers' user can run. A preferred directory passed over is reported
+// through Options.Logf.
+func (m *Manager) chooseBinaries(ctx context.Context) error {
+	if d := m.opts.BinDir; d != "" {
+		if !hasBinaries(d) {
+			return fmt.Errorf("pgserver: %s lacks one of %v", d, requiredBinaries)
+		}
+		info, err := m.probe(ctx, d, "Options.BinDir")
+		if err != nil {
+			return err
+		}
+		m.binDir, m.server = d, info
+		return nil
+	}
+	var passed []error
+	for _, d := range candidateBinDirs(PinnedBinDirs(), DebianBinGlob) {
+		if !hasBinaries(d) {
+			continue
+		}
+		info, err := m.probe(ctx, d, "")
+		if err != nil {
+			passed = append(passed, err)
+			continue
+		}
+		for _, err := range passed {
+			m.logf("%v; using %s instead", err, info)
+		}
+		m.binDir, m.server = d, info
+		return nil
+	}
+	if len(passed) == 0 {
+		return ErrNoBinaries
+	}
+	return errors.Join(passed...)
+}
+
+// probe checks that the servers' user can run the postgres of binDir and
+// returns its version and source (fallback when neither npm nor Debian).
+func (m *Manager) probe(ctx context.Context, binDir, fallback string) (ServerInfo, error) {
+	if m.cred != nil {
+		for d := binDir; ; d = filepath.Dir(d) {
+			if !m.canTraverse(d) {
+				return ServerInfo{}, fmt.Errorf("pgserver: the PostgreSQL user (uid %d) cannot enter %s, so cannot run the binaries in %s: "+
+					"install them where it can (scripts/ensure-postgres.sh run as root uses %s) or give it o+x", m.uid, d, binDir, SystemInstallRoot)
+			}
+			if d == filepath.Dir(d) {
+				break
+			}
+		}
+	}
+	out, err := m.output(ctx, binDir, "postgres", "--version")
+	if err != nil {
+		return ServerInfo{}, fmt.Errorf("pgserver: %w", err)
+	}
+	version, err := parseVersion(out)
+	if err != nil {
+		return ServerInfo{}, fmt.Errorf("pgserver: %s/postgres --version: %w", binDir, err)
+	}
+	return ServerInfo{Version: version, Source: binSource(binDir, fallback), BinDir: binDir}, nil
+}
+
+// Server says which PostgreSQL runs the clusters.
+func (m *Manager) Server() ServerInfo { return m.server }
 
 // pgDir is the directory of the data directories.
 func (m *Manager) pgDir() string { return filepath.Join(m.dir, "pg") }
@@ -253,10 +315,30 @@ func (m *Manager) reattach(ctx context.Context, name string) (*instance, error) 
 	if err := json.Unmarshal(data, &inst.meta); err != nil {
 		return inst, fmt.Errorf("%s: %w", metaFile, err)
 	}
+	if err := m.checkMajor(inst); err != nil {
+		return inst, err
+	}
 	if running, err := m.running(ctx, inst); err != nil || running {
 		return inst, err
 	}
 	return inst, m.start(ctx, inst)
+}
+
+// checkMajor fails, saying what to do, when a cluster's data directory was
+// made by another major version than the binaries' (say PostgreSQL 15
+// before the local cloud moved to 17): a server cannot start on it.
+func (m *Manager) checkMajor(inst *instance) error {
+	data, err := os.ReadFile(filepath.Join(inst.dataDir, "PG_VERSION"))
+	if err != nil {
+		return fmt.Errorf("data directory %s: %w", inst.dataDir, err)
+	}
+	have := strings.TrimSpace(string(data))
+	if have == m.server.Major() {
+		return nil
+	}
+	return fmt.Errorf("data directory %s was initialised by PostgreSQL %s, which %s cannot start: "+
+		"delete this database (acco destroy ENV, or DELETE on its OVH API path) and create it again to get a PostgreSQL %s one, "+
+		"or remove the local cloud's directory to start afresh (its data is lost)", inst.dataDir, have, m.server, m.server.Major())
 }
 
 // instance returns a started cluster.
@@ -297,30 +379,39 @@ func (m *Manager) Address(id string) (host string, port int, err error) {
 // not a pipe: pg_ctl leaves the server running, and a pipe it inherited
 // would keep the command from finishing.
 func (m *Manager) run(ctx context.Context, name string, args ...string) error {
+	_, err := m.output(ctx, m.binDir, name, args...)
+	return err
+}
+
+// output runs a PostgreSQL binary of binDir as the server user and returns
+// what it printed.
+func (m *Manager) output(ctx context.Context, binDir, name string, args ...string) (string, error) {
 	out, err := os.CreateTemp("", "pgserver-"+name+"-*.log")
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer os.Remove(out.Name())
 	defer out.Close()
 	if m.cred != nil {
 		if err := out.Chown(m.uid, m.gid); err != nil {
-			return err
+			return "", err
 		}
 	}
-	cmd := exec.CommandContext(ctx, filepath.Join(m.binDir, name), args...)
+	// The pinned binaries find their libraries through their RUNPATH
+	// ($ORIGIN/../lib), Debian's in the system's: no LD_LIBRARY_PATH.
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, name), args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Dir = os.TempDir()
-	cmd.Env = []string{"PATH=" + m.binDir + ":/usr/bin:/bin", "LC_ALL=C", "TZ=UTC"}
+	cmd.Env = []string{"PATH=" + binDir + ":/usr/bin:/bin", "LC_ALL=C", "TZ=UTC"}
 	if m.cred != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: m.cred}
 	}
 	runErr := cmd.Run()
-	if runErr == nil {
-		return nil
-	}
 	logText, _ := os.ReadFile(out.Name())
-	return &commandError{name: name, args: args, err: runErr, output: strings.TrimSpace(string(logText))}
+	if runErr == nil {
+		return string(logText), nil
+	}
+	return "", &commandError{name: filepath.Join(binDir, name), args: args, err: runErr, output: strings.TrimSpace(string(logText))}
 }
 
 // commandError is a failed PostgreSQL command.
@@ -554,14 +645,23 @@ timezone = 'UTC'
 log_timezone = 'UTC'
 log_min_error_statement = panic
 `)
-	if _, err := os.Stat(filepath.Join(m.libDir(), "timescaledb.so")); err == nil {
+	if m.hasLibrary("timescaledb.so") {
 		b.WriteString("shared_preload_libraries = 'timescaledb'\ntimescaledb.telemetry_level = off\n")
 	}
 	return b.String()
 }
 
-// libDir is the PostgreSQL library directory next to the binaries.
-func (m *Manager) libDir() string { return filepath.Join(filepath.Dir(m.binDir), "lib") }
+// hasLibrary reports whether a server module is installed: in lib next to
+// the binaries (Debian's layout) or in lib/postgresql (the npm package's).
+func (m *Manager) hasLibrary(name string) bool {
+	lib := filepath.Join(filepath.Dir(m.binDir), "lib")
+	for _, d := range []string{lib, filepath.Join(lib, "postgresql")} {
+		if _, err := os.Stat(filepath.Join(d, name)); err == nil {
+			return true
+		}
+	}
+	return false
+}
 
 // bootstrap creates avnadmin and defaultdb.
 func (m *Manager) bootstrap(ctx context.Context, inst *instance) error {

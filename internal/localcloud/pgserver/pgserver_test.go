@@ -5,8 +5,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +22,7 @@ func requirePostgres(t *testing.T) string {
 	t.Helper()
 	bin, err := FindBinDir()
 	if err != nil {
-		t.Skipf("skipping: no PostgreSQL binaries under %s (apt-get install postgresql): %v", DebianBinGlob, err)
+		t.Skipf("skipping: %v", err)
 	}
 	return bin
 }
@@ -263,8 +265,8 @@ func TestClusterLifecycle(t *testing.T) {
 
 func TestFindBinDir(t *testing.T) {
 	root := t.TempDir()
-	mk := func(version string, bins ...string) {
-		d := filepath.Join(root, version, "bin")
+	mk := func(dir string, bins ...string) string {
+		d := filepath.Join(root, dir, "bin")
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -273,16 +275,163 @@ func TestFindBinDir(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		return d
 	}
-	mk("9.6", "initdb", "pg_ctl", "postgres")
-	mk("15", "initdb", "pg_ctl", "postgres")
-	mk("17", "initdb", "pg_ctl") // incomplete
-	got, err := findBinDir(filepath.Join(root, "*", "bin"))
-	if err != nil || got != filepath.Join(root, "15", "bin") {
-		t.Fatalf("got %q, %v", got, err)
+	all := []string{"initdb", "pg_ctl", "postgres"}
+	mk("debian/9.6", all...)
+	debian15 := mk("debian/15", all...)
+	mk("debian/17", "initdb", "pg_ctl") // incomplete
+	system := mk("system/"+PinnedDirName, all...)
+	cache := mk("cache/acco/"+PinnedDirName, all...)
+	missing := filepath.Join(root, "nowhere", "bin")
+	glob := filepath.Join(root, "debian", "*", "bin")
+
+	tests := []struct {
+		name      string
+		preferred []string
+		glob      string
+		want      string
+	}{
+		{"the pinned install wins", []string{system, cache}, glob, system},
+		{"then the one in the user's cache", []string{missing, cache}, glob, cache},
+		{"else Debian's newest complete one", []string{missing}, glob, debian15},
 	}
-	if _, err := findBinDir(filepath.Join(root, "none", "*", "bin")); !errors.Is(err, ErrNoBinaries) {
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := findBinDir(candidateBinDirs(tt.preferred, tt.glob), hasBinaries)
+			if err != nil || got != tt.want {
+				t.Fatalf("got %q, %v; want %s", got, err, tt.want)
+			}
+		})
+	}
+	if _, err := findBinDir(candidateBinDirs([]string{missing}, filepath.Join(root, "none", "*", "bin")), hasBinaries); !errors.Is(err, ErrNoBinaries) {
 		t.Fatalf("got %v, want ErrNoBinaries", err)
+	}
+	if !strings.Contains(ErrNoBinaries.Error(), "ensure-postgres.sh") {
+		t.Errorf("ErrNoBinaries does not say how to install PostgreSQL 17: %v", ErrNoBinaries)
+	}
+}
+
+// TestPinnedBinDirs checks where FindBinDir looks for the pinned
+// PostgreSQL: where scripts/ensure-postgres.sh installs it.
+func TestPinnedBinDirs(t *testing.T) {
+	t.Setenv("HOME", "/home/someone")
+	t.Setenv("XDG_CACHE_HOME", "")
+	want := []string{"/usr/local/lib/acco/" + PinnedDirName + "/bin", "/home/someone/.cache/acco/" + PinnedDirName + "/bin"}
+	if got := PinnedBinDirs(); !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	t.Setenv("XDG_CACHE_HOME", "/var/cache/someone")
+	if got := PinnedBinDirs(); got[1] != "/var/cache/someone/acco/"+PinnedDirName+"/bin" {
+		t.Errorf("with XDG_CACHE_HOME: got %v", got)
+	}
+	t.Setenv("XDG_CACHE_HOME", "relative")
+	if got := PinnedBinDirs(); got[1] != want[1] {
+		t.Errorf("with a relative XDG_CACHE_HOME: got %v, want %s", got, want[1])
+	}
+}
+
+// TestInstallScriptMatchesThePin checks that scripts/ensure-postgres.sh
+// installs the package, version and directory this package looks for.
+func TestInstallScriptMatchesThePin(t *testing.T) {
+	script, err := os.ReadFile(filepath.Join("..", "..", "..", "scripts", "ensure-postgres.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"\npkg=" + PinnedPackage + "\n",
+		"\nversion=" + PinnedPackageVersion + "\n",
+		"\nname=" + PinnedDirName + "\n",
+		"\n\troot=" + SystemInstallRoot + "\n",
+		"$cache/acco\n",
+		"/" + packageMarker + "\"",
+	} {
+		if !strings.Contains(string(script), want) {
+			t.Errorf("scripts/ensure-postgres.sh lacks %q", want)
+		}
+	}
+}
+
+func TestParseVersion(t *testing.T) {
+	tests := []struct{ in, version, major string }{
+		{"postgres (PostgreSQL) 17.10\n", "17.10", "17"},
+		{"postgres (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)\n", "15.14", "15"},
+		{"17.10", "17.10", "17"},
+		{"16.4 (Debian 16.4-1.pgdg120+1)", "16.4", "16"},
+		{"postgres (PostgreSQL) 9.6.24", "9.6.24", "9.6"},
+	}
+	for _, tt := range tests {
+		v, err := parseVersion(tt.in)
+		if err != nil || v != tt.version {
+			t.Errorf("parseVersion(%q) = %q, %v; want %s", tt.in, v, err, tt.version)
+		}
+		if m := (ServerInfo{Version: v}).Major(); m != tt.major {
+			t.Errorf("major of %s = %s, want %s", v, m, tt.major)
+		}
+	}
+	if _, err := parseVersion("command not found"); err == nil {
+		t.Error("no version, no error")
+	}
+}
+
+// TestDataDirectoryOfAnotherMajorVersion checks that a cluster whose data
+// directory another major version made (the local cloud reuses its
+// directory across runs) fails with what to do, and can still be deleted.
+func TestDataDirectoryOfAnotherMajorVersion(t *testing.T) {
+	requirePostgres(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dir := testDir(t)
+	const id = "old-cluster"
+	data := filepath.Join(dir, "pg", id)
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{
+		"PG_VERSION": "9.6\n",
+		metaFile:     `{"id":"old-cluster","port":1,"host":"127.0.0.1"}`,
+	} {
+		if err := os.WriteFile(filepath.Join(data, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if os.Geteuid() == 0 { // the data directory is the server user's, as initdb leaves it
+		owner := &Manager{}
+		if err := owner.setRunAs(); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []string{data, filepath.Join(data, "PG_VERSION"), filepath.Join(data, metaFile)} {
+			if err := os.Chown(p, owner.uid, owner.gid); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var logged []string
+	m, err := Open(ctx, dir, Options{Logf: func(format string, args ...any) {
+		logged = append(logged, fmt.Sprintf(format, args...))
+		t.Logf(format, args...)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close(context.Background()) })
+	err = m.CreateUser(ctx, id, "emqx", "pw")
+	if err == nil {
+		t.Fatal("a cluster of PostgreSQL 9.6 was used")
+	}
+	for _, want := range []string{data, "initialised by PostgreSQL 9.6", "PostgreSQL " + m.Server().Version, "acco destroy"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error lacks %q: %v", want, err)
+		}
+	}
+	if len(logged) == 0 || !strings.Contains(strings.Join(logged, "\n"), data) {
+		t.Errorf("Open did not report the cluster it could not start: %q", logged)
+	}
+	if err := m.DeleteCluster(ctx, id); err != nil {
+		t.Fatalf("delete the old cluster: %v", err)
+	}
+	if _, err := os.Stat(data); !os.IsNotExist(err) {
+		t.Fatalf("the old data directory is left: %v", err)
 	}
 }
 

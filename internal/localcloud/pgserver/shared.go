@@ -2,6 +2,7 @@ package pgserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -19,8 +20,9 @@ import (
 // Deleting a cluster leaves its roles and databases on the server. Shared
 // implements the Backend interface of the ovhapi package.
 type Shared struct {
-	cfg *pgx.ConnConfig
-	mu  sync.Mutex // one administration at a time
+	cfg    *pgx.ConnConfig
+	server ServerInfo
+	mu     sync.Mutex // one administration at a time
 }
 
 // OpenShared checks that the server of dsn answers and returns a backend
@@ -31,10 +33,32 @@ func OpenShared(ctx context.Context, dsn string) (*Shared, error) {
 		return nil, fmt.Errorf("pgserver: postgres connection string: %w", err)
 	}
 	s := &Shared{cfg: cfg}
-	if err := s.admin(ctx, "", func(*pgx.Conn) error { return nil }); err != nil {
+	err = s.admin(ctx, "", func(c *pgx.Conn) error {
+		var v string
+		if err := c.QueryRow(ctx, "SHOW server_version").Scan(&v); err != nil {
+			return fmt.Errorf("server_version: %w", err)
+		}
+		version, err := parseVersion(v)
+		if err != nil {
+			return fmt.Errorf("server_version: %w", err)
+		}
+		s.server = ServerInfo{Version: version, Source: fmt.Sprintf("shared server %s:%d", cfg.Host, cfg.Port)}
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// Server says which PostgreSQL runs the clusters.
+func (s *Shared) Server() ServerInfo { return s.server }
+
+// isSuperuser reports whether the session's role is a superuser.
+func isSuperuser(ctx context.Context, c *pgx.Conn) (bool, error) {
+	var super bool
+	err := c.QueryRow(ctx, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user").Scan(&super)
+	return super, err
 }
 
 // admin runs f on a connection to database ("" for the DSN's own).
@@ -79,8 +103,23 @@ func (s *Shared) CreateCluster(ctx context.Context, clusterID string) (string, i
 			return err
 		}
 		if !ok {
-			if _, err := c.Exec(ctx, "CREATE ROLE "+ident(adminRole)+" LOGIN CREATEDB CREATEROLE"); err != nil {
-				return fmt.Errorf("create role %s: %w", adminRole, err)
+			// OVH's privileges (as Manager's bootstrap) when the DSN's role
+			// may give them; REPLICATION and the pg_* roles need a superuser.
+			super, err := isSuperuser(ctx, c)
+			if err != nil {
+				return err
+			}
+			qs := []string{"CREATE ROLE " + ident(adminRole) + " LOGIN CREATEDB CREATEROLE"}
+			if super {
+				qs = []string{
+					"CREATE ROLE " + ident(adminRole) + " LOGIN CREATEDB CREATEROLE REPLICATION",
+					"GRANT pg_read_all_stats, pg_signal_backend, pg_monitor TO " + ident(adminRole),
+				}
+			}
+			for _, q := range qs {
+				if _, err := c.Exec(ctx, q); err != nil {
+					return fmt.Errorf("%s: %w", q, err)
+				}
 			}
 		}
 		ok, err = databaseExists(ctx, c, defaultDB)
@@ -104,8 +143,12 @@ func (s *Shared) CreateCluster(ctx context.Context, clusterID string) (string, i
 // may serve other clusters.
 func (s *Shared) DeleteCluster(context.Context, string) error { return nil }
 
-// CreateUser creates a login role, or sets the password of the one that
-// exists (clusters share roles).
+// CreateUser creates a login role that avnadmin administers, or sets the
+// password of the one that exists (clusters share roles). As a superuser,
+// the role is created as avnadmin, as Manager does (see
+// createUserAsAdmin); otherwise the DSN's role creates it and, on
+// PostgreSQL 16 and later, grants avnadmin the same ADMIN OPTION (without
+// INHERIT or SET) that creating it would have given.
 func (s *Shared) CreateUser(ctx context.Context, clusterID, name, password string) error {
 	pw, err := passwordClause(password)
 	if err != nil {
@@ -116,15 +159,53 @@ func (s *Shared) CreateUser(ctx context.Context, clusterID, name, password strin
 		if err != nil {
 			return err
 		}
-		q := "CREATE ROLE " + ident(name) + " LOGIN PASSWORD " + pw
 		if ok {
-			q = "ALTER ROLE " + ident(name) + " WITH LOGIN PASSWORD " + pw
+			if _, err := c.Exec(ctx, "ALTER ROLE "+ident(name)+" WITH LOGIN PASSWORD "+pw); err != nil {
+				return fmt.Errorf("cluster %s: set the password of %s: %w", clusterID, name, err)
+			}
+			return nil
 		}
-		if _, err := c.Exec(ctx, q); err != nil {
+		asAdmin, err := s.canCreateAsAdmin(ctx, c)
+		if err != nil {
+			return fmt.Errorf("cluster %s: %w", clusterID, err)
+		}
+		if asAdmin {
+			if err := createUserAsAdmin(ctx, c, name, pw); err != nil {
+				return fmt.Errorf("cluster %s: %w", clusterID, err)
+			}
+			return nil
+		}
+		if _, err := c.Exec(ctx, "CREATE ROLE "+ident(name)+" LOGIN PASSWORD "+pw); err != nil {
 			return fmt.Errorf("cluster %s: create role %s: %w", clusterID, name, err)
+		}
+		var me string
+		if err := c.QueryRow(ctx, "SELECT current_user").Scan(&me); err != nil {
+			return err
+		}
+		if compareVersions(s.server.Major(), "16") < 0 || me == adminRole {
+			return nil // CREATEROLE administers it; or avnadmin made it
+		}
+		q := "GRANT " + ident(name) + " TO " + ident(adminRole) + " WITH ADMIN OPTION, INHERIT FALSE, SET FALSE"
+		if _, err := c.Exec(ctx, q); err != nil {
+			return fmt.Errorf("cluster %s: %s: %w", clusterID, q, err)
 		}
 		return nil
 	})
+}
+
+// canCreateAsAdmin reports whether the session may create roles as
+// avnadmin: it is a superuser and avnadmin has CREATEROLE.
+func (s *Shared) canCreateAsAdmin(ctx context.Context, c *pgx.Conn) (bool, error) {
+	super, err := isSuperuser(ctx, c)
+	if err != nil || !super {
+		return false, err
+	}
+	var createrole bool
+	err = c.QueryRow(ctx, "SELECT rolcreaterole FROM pg_roles WHERE rolname = $1", adminRole).Scan(&createrole)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	return createrole, err
 }
 
 // SetPassword sets the password of a role.

@@ -55,21 +55,52 @@ func (m *Manager) admin(ctx context.Context, clusterID, database string, f func(
 }
 
 // CreateUser creates a login role with a password, administered by
-// avnadmin.
+// avnadmin: it is created by avnadmin (createUserAsAdmin).
 func (m *Manager) CreateUser(ctx context.Context, clusterID, name, password string) error {
 	pw, err := passwordClause(password)
 	if err != nil {
 		return err
 	}
 	return m.admin(ctx, clusterID, "postgres", func(c *pgx.Conn) error {
-		if _, err := c.Exec(ctx, "CREATE ROLE "+ident(name)+" LOGIN PASSWORD "+pw); err != nil {
-			return fmt.Errorf("create role %s: %w", name, err)
-		}
-		if _, err := c.Exec(ctx, "GRANT "+ident(name)+" TO "+ident(adminRole)+" WITH ADMIN OPTION"); err != nil {
-			return fmt.Errorf("grant role %s to %s: %w", name, adminRole, err)
-		}
-		return nil
+		return createUserAsAdmin(ctx, c, name, pw)
 	})
+}
+
+// createUserAsAdmin creates a login role as avnadmin, from a superuser's
+// session (SET ROLE), with the password clause pw.
+//
+// Known (../shared/reference/ovh.md §2.8 and services.md §2.8): OVH's
+// managed PostgreSQL is Aiven's; users are created through the API (or the
+// control panel), never by the customer's SQL; avnadmin is not a superuser
+// (usesuper=f, usecreatedb=t) and, as Aiven documents, manages users and
+// access permissions (GRANT, REVOKE). PostgreSQL 16 and later let a
+// CREATEROLE role alter, drop or grant only the roles it has ADMIN OPTION
+// on.
+//
+// Assumed (no source says how OVH creates API users): they end up
+// administered by avnadmin the way PostgreSQL 16+ arranges it when
+// avnadmin itself creates a role: avnadmin gets ADMIN OPTION on it, with
+// INHERIT and SET false (createrole_self_grant left empty), so it can alter,
+// drop and grant the user but does not hold the user's privileges: it can
+// GRANT on, and publish, the tables it owns, not the ones a user owns. On
+// PostgreSQL 15 and older (Debian's fallback), avnadmin's CREATEROLE alone
+// administers every non-superuser role.
+func createUserAsAdmin(ctx context.Context, c *pgx.Conn, name, pw string) error {
+	tx, err := c.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if _, err := tx.Exec(ctx, "SET LOCAL ROLE "+ident(adminRole)); err != nil {
+		return fmt.Errorf("become %s: %w", adminRole, err)
+	}
+	if _, err := tx.Exec(ctx, "CREATE ROLE "+ident(name)+" LOGIN PASSWORD "+pw); err != nil {
+		return fmt.Errorf("create role %s as %s: %w", name, adminRole, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("create role %s as %s: %w", name, adminRole, err)
+	}
+	return nil
 }
 
 // SetPassword sets the password of a role (avnadmin included).
