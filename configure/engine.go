@@ -25,6 +25,11 @@ type Target struct {
 	// it runs with check true and must change nothing. BootstrapStep
 	// adapts BootstrapDatabases.
 	Database func(ctx context.Context, dial DialFunc, check bool) ([]DBStep, error)
+	// Prepare, when set, makes Desired once connected, from what it reads
+	// through the host (the device table, for Mosquitto's password file);
+	// the database steps it took are reported with the bootstrap's. In
+	// check mode it must change nothing.
+	Prepare func(ctx context.Context, dial DialFunc, check bool) (Desired, []DBStep, error)
 }
 
 // BootstrapStep returns a Target.Database that runs BootstrapDatabases.
@@ -180,6 +185,14 @@ func runHost(ctx context.Context, conn Connector, t Target, opts Options, res *R
 	}
 	defer r.Close()
 	h.r = r
+	if t.Prepare != nil {
+		d, steps, err := t.Prepare(ctx, r.DialContext, opts.Check)
+		res.Database = append(res.Database, steps...)
+		if err != nil {
+			return h.maskErr(err)
+		}
+		t.Desired = d
+	}
 	var owed []string
 	if opts.Journal != nil {
 		owed = opts.Journal.Owed(t.Host.Name)
@@ -202,7 +215,7 @@ func runHost(ctx context.Context, conn Connector, t Target, opts Options, res *R
 	if opts.Check {
 		if t.Database != nil {
 			steps, err := t.Database(ctx, r.DialContext, true)
-			res.Database = steps
+			res.Database = append(res.Database, steps...)
 			if err != nil {
 				return h.maskErr(err)
 			}
@@ -332,7 +345,7 @@ func (h *hostRun) apply(ctx context.Context, p *HostPlan, res *Result, database 
 	if database != nil && !h.dry {
 		h.event("apply_progress", "", "", "bootstrapping the database through "+h.host.Name)
 		steps, err := database(ctx, h.r.DialContext, false)
-		res.Database = steps
+		res.Database = append(res.Database, steps...)
 		if err != nil {
 			return h.maskErr(err)
 		}

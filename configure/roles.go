@@ -149,11 +149,21 @@ func Services(env *spec.Environment, in templates.Inputs, opts ServicesOptions) 
 			cf.StrictStderr = true
 		case f.Path == "/etc/sysusers.d/acco.conf":
 			cf.Post = "systemd-sysusers"
+		case f.Path == MosquittoPasswdPath:
+			// Devices come and go (acco device add|remove): Mosquitto
+			// re-reads its password file on SIGHUP, without dropping the
+			// trackers that stay. Not running yet: nothing to tell.
+			cf.Restart = ""
+			cf.Post = "systemctl try-reload-or-restart " + templates.UnitMosquitto
 		}
 		d.Files = append(d.Files, cf)
 	}
 	return d, nil
 }
+
+// MosquittoPasswdPath is Mosquitto's password file, made from the device
+// table.
+const MosquittoPasswdPath = "/etc/mosquitto/acco.passwd"
 
 // ServicesHost returns the services host of env, reached at address (the
 // instance's public IPv4 address, from state), as its image's login user.
@@ -176,8 +186,11 @@ func firstTCPPort(ls map[string]*spec.Listener) int {
 }
 
 // NewArtifact describes a local .tar.gz to unpack into dir on the host: its
-// hash, the hash of its package-lock.json (if any) and whether its files sit
-// under one top directory (npm pack's package/), which is stripped.
+// hash, whether its files sit under one top directory (npm pack's package/),
+// which is stripped, and the hash of its package-lock.json, which makes the
+// host run npm ci. An archive that bundles its node_modules (a node_modules
+// entry at its top level, below the stripped directory) gets no lock hash:
+// its dependencies are already there, and the host may have no npm registry.
 func NewArtifact(name, path, dir, restart string) (Artifact, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -193,6 +206,9 @@ func NewArtifact(name, path, dir, restart string) (Artifact, error) {
 	top := ""
 	common := true
 	locks := map[string]string{}
+	// modules holds the top-level paths under which a node_modules entry
+	// sits: "" (the archive's root) or the first path element.
+	modules := map[string]bool{}
 	for {
 		hd, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -218,6 +234,13 @@ func NewArtifact(name, path, dir, restart string) (Artifact, error) {
 		if nested {
 			base = rest
 		}
+		isDir := hd.Typeflag == tar.TypeDir
+		if first == "node_modules" && (nested || isDir) {
+			modules[""] = true
+		}
+		if nested && (strings.HasPrefix(rest, "node_modules/") || rest == "node_modules" && isDir) {
+			modules[first] = true
+		}
 		if strings.TrimSuffix(base, "/") == "package-lock.json" || n == "package-lock.json" {
 			lh := sha256.New()
 			if _, err := io.Copy(lh, tr); err != nil {
@@ -234,8 +257,14 @@ func NewArtifact(name, path, dir, restart string) (Artifact, error) {
 	if common && top != "" {
 		a.Strip = 1
 		a.LockSHA256 = locks[top+"/package-lock.json"]
+		if modules[top] {
+			a.LockSHA256 = ""
+		}
 	} else {
 		a.LockSHA256 = locks["package-lock.json"]
+		if modules[""] {
+			a.LockSHA256 = ""
+		}
 	}
 	a.Open = func() (io.ReadCloser, error) { return os.Open(path) }
 	return a, nil

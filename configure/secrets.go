@@ -31,10 +31,13 @@ const (
 	SecretEMQXCookie            = "emqx_cookie"
 	SecretPowerSyncAPIToken     = "powersync_api_token"
 	SecretMQTTBackendPassword   = "mqtt_backend_password"
+	// SecretVerifyDevicePassword is the MQTT password of the device acco
+	// verify publishes as (devicecred.VerifyDevice).
+	SecretVerifyDevicePassword = "mqtt_verify_device_password"
 )
 
 // serviceSecretNames are the secrets of ServiceSecretsAddress, in order.
-var serviceSecretNames = []string{SecretEMQXCookie, SecretEMQXDashboardPassword, SecretMQTTBackendPassword, SecretPowerSyncAPIToken}
+var serviceSecretNames = []string{SecretEMQXCookie, SecretEMQXDashboardPassword, SecretMQTTBackendPassword, SecretPowerSyncAPIToken, SecretVerifyDevicePassword}
 
 // ErrNoAdminPassword tells that a cluster's admin password is not in state
 // yet: only an apply run (not --check) resets it and records it.

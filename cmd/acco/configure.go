@@ -2,13 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -16,14 +12,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/accoreboot/acco/configure"
+	"github.com/accoreboot/acco/flows"
 	"github.com/accoreboot/acco/internal/spec"
-	"github.com/accoreboot/acco/provision"
 	"github.com/accoreboot/acco/state"
-	"github.com/accoreboot/acco/templates"
 )
-
-// adminUser is the admin login of OVH's managed PostgreSQL.
-const adminUser = "avnadmin"
 
 type configureFlags struct {
 	check        bool
@@ -93,32 +85,6 @@ held.`,
 	return cmd
 }
 
-// configureRun is one run of acco configure: the environment, its state and
-// the way state is written back.
-type configureRun struct {
-	a     *app
-	env   *spec.Environment
-	store *state.Store
-	st    *state.State
-	check bool
-
-	mu   sync.Mutex
-	etag string
-}
-
-// save writes the state (serialised: pins, secrets and owed restarts may be
-// recorded from several goroutines).
-func (r *configureRun) save(ctx context.Context) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	etag, err := r.store.Write(context.WithoutCancel(ctx), r.env.Name, r.st, r.etag)
-	if err != nil {
-		return fmt.Errorf("writing the state of %s: %w", r.env.Name, err)
-	}
-	r.etag = etag
-	return nil
-}
-
 func (a *app) runConfigure(ctx context.Context, name string, f configureFlags) error {
 	env, blob, err := a.envAndState(ctx, name)
 	if err != nil {
@@ -147,78 +113,48 @@ func (a *app) runConfigure(ctx context.Context, name string, f configureFlags) e
 	defer release()
 	ctx = lctx
 
-	r := &configureRun{a: a, env: env, store: state.NewStore(blob), check: f.check}
-	r.st, r.etag, err = r.store.Read(ctx, name)
-	if errors.Is(err, state.ErrNotFound) {
-		return withHint(fmt.Errorf("%s has no state yet: there is no host to configure", name), "create the environment first: acco apply %s", name)
-	}
-	if err != nil {
-		return fmt.Errorf("reading the state of %s: %w", name, err)
-	}
-	save := r.save
-	if f.check {
-		save = nil // --check records nothing
-	}
-
-	hostName := env.Services.Host
-	instAddr := spec.Address(spec.KindInstance, hostName)
-	// A copy: state.Resource points into the state, which changes as
-	// secrets and pins are recorded.
-	instRes, ok := r.st.Resource(instAddr)
-	if !ok {
-		return withHint(fmt.Errorf("%s is not in the state of %s", instAddr, name), "create it first: acco apply %s", name)
-	}
-	inst := *instRes
-	ipv4, _ := inst.Attributes["ipv4"].(string)
-	if inst.Status == state.StatusTainted || ipv4 == "" {
-		return withHint(fmt.Errorf("%s has no address in state yet (its creation did not finish)", instAddr), "finish it first: acco apply %s", name)
-	}
-
 	clients, err := a.cloudClients(ctx, env)
 	if err != nil {
 		return err
 	}
-	secrets := &configure.StateSecrets{State: r.st, Sealer: sealer, Save: save, Check: f.check}
-	in, admins, dbNote, err := r.inputs(ctx, clients, secrets)
+	s, err := flows.Open(ctx, env, state.NewStore(blob), sealer, clients, f.check)
 	if err != nil {
 		return err
 	}
-	desired, err := configure.Services(env, in, configure.ServicesOptions{Artifact: f.artifact, Offline: env.Services.Offline})
+	inst, ipv4, err := s.Instance()
 	if err != nil {
 		return err
 	}
-	target := configure.Target{Host: configure.ServicesHost(env, ipv4), Desired: desired}
-	if admins != nil {
-		target.Database = configure.BootstrapStep(env, admins, nil)
+	in, err := s.Inputs(ctx)
+	if err != nil {
+		return err
+	}
+	target, err := s.Target(in, ipv4, configure.ServicesOptions{Artifact: f.artifact, Offline: env.Services.Offline})
+	if err != nil {
+		return err
 	}
 	masked := in.Secrets()
-	for _, ad := range admins {
-		masked = append(masked, ad.Password)
-	}
-	conn := &configure.SSHConnector{
-		Signer: signer,
-		Keys:   &configure.StateKeys{State: r.st, Save: save},
-		Console: configure.ConsoleFunc(func(ctx context.Context, _ string) (string, error) {
-			return clients.Compute.ConsoleOutput(ctx, inst.ID, 0)
-		}),
-		Retry:   f.connectWait,
-		Secrets: masked,
-	}
+	conn := s.Connector(signer, inst.ID, f.connectWait, masked)
 	view := &configureView{a: a}
 	h := a.human()
-	if dbNote != "" {
-		h.printf("%s\n", dbNote)
+	for _, n := range in.Notes {
+		h.printf("%s\n", n)
+	}
+	journal := &configure.StateJournal{State: s.State, Save: s.Save}
+	if f.check {
+		journal.Save = nil // --check records nothing; owed restarts are still shown
 	}
 	results, runErr := configure.Run(ctx, conn, []configure.Target{target}, configure.Options{
 		Check:         f.check,
 		Diff:          f.diff,
-		Journal:       &configure.StateJournal{State: r.st, Save: save},
+		Journal:       journal,
 		Secrets:       masked,
 		HealthTimeout: env.Services.HealthTimeout,
 		Events:        view.event,
 	})
 	changes := view.report(results, runErr, f.check)
 	if runErr != nil {
+		instAddr := spec.Address(spec.KindInstance, env.Services.Host)
 		if errors.Is(runErr, configure.ErrHostKeyMismatch) {
 			runErr = withHint(runErr, "acco state pull %s shows the pinned keys. If the instance was rebuilt outside acco, replace it through acco, which forgets them (acco plan %s --replace %s --out p && acco apply %s p); otherwise someone may be in the middle: do not go on", name, name, instAddr, name)
 		}
@@ -228,148 +164,6 @@ func (a *app) runConfigure(ctx context.Context, name string, f configureFlags) e
 		return &codedError{code: exitChanges, err: errors.New("changes pending"), reported: true}
 	}
 	return nil
-}
-
-// inputs gathers what the templates need beyond the YAML: the clusters'
-// endpoints and CA, the database users' passwords, the services' secrets and
-// the listeners' certificates; and the clusters' admin logins for the
-// database bootstrap (nil, with a note, when --check runs before the first
-// configure recorded them).
-func (r *configureRun) inputs(ctx context.Context, clients provision.Clients, secrets *configure.StateSecrets) (templates.Inputs, map[string]configure.DBAdmin, string, error) {
-	var in templates.Inputs
-	env := r.env
-	svc, err := secrets.ServiceSecrets(ctx)
-	if err != nil {
-		return in, nil, "", err
-	}
-	in.EMQXDashboardPassword = svc[configure.SecretEMQXDashboardPassword]
-	in.EMQXCookie = svc[configure.SecretEMQXCookie]
-	in.PowerSyncAPIToken = svc[configure.SecretPowerSyncAPIToken]
-	in.MQTTBackendPassword = svc[configure.SecretMQTTBackendPassword]
-	if in.Passwords, err = secrets.UserPasswords(); err != nil {
-		return in, nil, "", err
-	}
-
-	in.Databases = map[string]templates.DB{}
-	admins := map[string]configure.DBAdmin{}
-	var notes []string
-	names := make([]string, 0, len(env.Databases))
-	for n := range env.Databases {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		addr := spec.Address(spec.KindDatabase, n)
-		res, ok := r.st.Resource(addr)
-		if !ok || res.Status == state.StatusTainted {
-			return in, nil, "", withHint(fmt.Errorf("%s is not ready in the state of %s", addr, env.Name), "create it first: acco apply %s", env.Name)
-		}
-		host, _ := res.Attributes["host"].(string)
-		port := attrInt(res.Attributes["port"])
-		if host == "" || port == 0 {
-			return in, nil, "", withHint(fmt.Errorf("%s has no endpoint in state yet", addr), "run acco apply %s to finish it", env.Name)
-		}
-		ca, err := clients.DB.CACertificate(ctx, res.ID)
-		if err != nil {
-			return in, nil, "", err
-		}
-		in.Databases[n] = templates.DB{Host: host, Port: port, CACert: ca}
-		clusterID := res.ID
-		pw, err := secrets.AdminPassword(ctx, n, clusterID, func(ctx context.Context) (string, string, error) {
-			users, err := clients.DB.ListUsers(ctx, clusterID)
-			if err != nil {
-				return "", "", err
-			}
-			for _, u := range users {
-				if u.Username == adminUser {
-					u2, err := clients.DB.ResetPassword(ctx, clusterID, u.ID)
-					if err != nil {
-						return "", "", err
-					}
-					return u.ID, u2.Password, nil
-				}
-			}
-			return "", "", fmt.Errorf("%s: cluster %s has no %s user", addr, clusterID, adminUser)
-		})
-		if errors.Is(err, configure.ErrNoAdminPassword) {
-			notes = append(notes, fmt.Sprintf("Note: the database bootstrap of %s is not checked: its admin password is reset and recorded by the first acco configure %s.", addr, env.Name))
-			admins = nil
-			continue
-		}
-		if err != nil {
-			return in, nil, "", err
-		}
-		if admins != nil {
-			admins[n] = configure.DBAdmin{Host: host, Port: port, User: adminUser, Password: pw, CACert: ca}
-		}
-	}
-	if in.TLS, err = listenerTLS(env); err != nil {
-		return in, nil, "", err
-	}
-	return in, admins, strings.Join(notes, "\n"), nil
-}
-
-// listenerTLS reads the certificate files of the broker's TLS listeners.
-func listenerTLS(env *spec.Environment) (map[string]templates.TLS, error) {
-	var listeners map[string]*spec.Listener
-	prefix := "services."
-	switch s := env.Services; {
-	case s.Broker == spec.BrokerEMQX && s.EMQX != nil:
-		listeners, prefix = s.EMQX.Listeners, prefix+"emqx.listeners."
-	case s.Broker == spec.BrokerMosquitto && s.Mosquitto != nil:
-		listeners, prefix = s.Mosquitto.Listeners, prefix+"mosquitto.listeners."
-	}
-	out := map[string]templates.TLS{}
-	for name, l := range listeners {
-		if l == nil || l.TLS == nil {
-			continue
-		}
-		read := func(key, p string) (string, error) {
-			if p == "" {
-				return "", nil
-			}
-			path, err := env.LocalPath(p)
-			if err == nil {
-				var b []byte
-				if b, err = os.ReadFile(path); err == nil {
-					return string(b), nil
-				}
-			}
-			file, line, _ := env.Position(prefix + name + ".tls." + key)
-			where := prefix + name + ".tls." + key
-			if file != "" {
-				where = fmt.Sprintf("%s:%d: %s", file, line, where)
-			}
-			return "", fmt.Errorf("%s: %w", where, err)
-		}
-		var t templates.TLS
-		var err error
-		if t.Cert, err = read("cert_file", l.TLS.CertFile); err != nil {
-			return nil, err
-		}
-		if t.Key, err = read("key_file", l.TLS.KeyFile); err != nil {
-			return nil, err
-		}
-		if t.CA, err = read("ca_file", l.TLS.CAFile); err != nil {
-			return nil, err
-		}
-		out[name] = t
-	}
-	return out, nil
-}
-
-// attrInt reads a number attribute of state (json.Number once decoded).
-func attrInt(v any) int {
-	switch n := v.(type) {
-	case json.Number:
-		i, _ := strconv.Atoi(n.String())
-		return i
-	case float64:
-		return int(n)
-	case int:
-		return n
-	}
-	return 0
 }
 
 // configureView shows a configure run: progress lines on the terminal
@@ -477,7 +271,7 @@ func (v *configureView) report(results []*configure.Result, runErr error, check 
 				n++
 				kinds["database"]++
 				h.printf("  ~ %s  would apply: %s\n", st.Address, st.SQL)
-			case st.Note != "" && st.Note != "granted" && st.Note != "up to date":
+			case st.Note != "" && st.Note != "granted" && st.Note != "up to date" && st.Note != "exists" && st.Note != "installed":
 				// Something to know (skipped, waiting for a table); what
 				// is already in place is not repeated at every run.
 				h.printf("    %s  %s\n", st.Address, st.Note)

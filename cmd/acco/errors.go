@@ -37,6 +37,9 @@ type hinted struct {
 func (e *hinted) Error() string { return e.err.Error() }
 func (e *hinted) Unwrap() error { return e.err }
 
+// Hint returns the advice.
+func (e *hinted) Hint() string { return e.hint }
+
 // withHint attaches advice to err; it is printed once, after the message.
 func withHint(err error, format string, args ...any) error {
 	return &hinted{err: err, hint: fmt.Sprintf(format, args...)}
@@ -80,9 +83,9 @@ func (a *app) finish(err error) int {
 		msg = "interrupted: " + msg
 	}
 	var hint string
-	var h *hinted
+	var h interface{ Hint() string } // hinted here, flows.HintError from the flows
 	if errors.As(err, &h) {
-		hint = h.hint
+		hint = h.Hint()
 	}
 	fmt.Fprintf(a.err, "Error: %s\n", msg)
 	if hint != "" {

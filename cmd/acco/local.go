@@ -194,13 +194,7 @@ func (a *app) localUpCommand() *cobra.Command {
 				h.printf("local cloud already running (pid %d) in %s; acco local down stops it\n", info.PID, info.Dir)
 			}
 			h.printf("  OpenStack identity  %s\n  OVH API             %s\n  S3                  %s\n", info.Endpoints.Identity, info.Endpoints.OVH, info.Endpoints.S3)
-			if !info.Postgres {
-				note := "off"
-				if info.PostgresNote != "" {
-					note = info.PostgresNote
-				}
-				h.printf("  PostgreSQL          none (%s): databases get endpoints that lead nowhere\n", note)
-			}
+			h.printf("  PostgreSQL          %s\n", postgresSummary(info))
 			if info.VMs {
 				h.printf("  VMs                 on: servers are QEMU VMs, SSH at their IPv4 address (127.0.0.N) port 22\n")
 			}
@@ -292,7 +286,8 @@ func (a *app) localStatusCommand() *cobra.Command {
 			h := a.human()
 			h.printf("local cloud running (pid %d) in %s since %s\n", st.PID, st.Dir, st.Started.Local().Format(time.RFC3339))
 			h.printf("  OpenStack identity  %s\n  OVH API             %s\n  S3                  %s\n", st.Endpoints.Identity, st.Endpoints.OVH, st.Endpoints.S3)
-			h.printf("  latency %s (+%s jitter), faults %v, postgres %v, vms %v\n", st.Options.Latency, st.Options.Jitter, st.Options.FaultRate, st.Postgres, st.VMs)
+			h.printf("  PostgreSQL          %s\n", postgresSummary(&st.Info))
+			h.printf("  latency %s (+%s jitter), faults %v, vms %v\n", st.Options.Latency, st.Options.Jitter, st.Options.FaultRate, st.VMs)
 			for _, k := range sortedKeys(st.Counts) {
 				h.printf("  %-28s %d\n", k, st.Counts[k])
 			}
@@ -301,6 +296,26 @@ func (a *app) localStatusCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&dir, "dir", defaultLocalDir, "directory of the local cloud")
 	return cmd
+}
+
+// postgresSummary says what runs the managed databases of a local cloud:
+// the PostgreSQL version and where it comes from, or why none does.
+func postgresSummary(info *localcloud.Info) string {
+	if !info.Postgres {
+		note := "off"
+		if info.PostgresNote != "" {
+			note = info.PostgresNote
+		}
+		return "none (" + note + "): databases get endpoints that lead nowhere"
+	}
+	if info.PostgresVersion == "" {
+		return "on" // a cloud started by an acco that did not record the version
+	}
+	where := info.PostgresSource
+	if info.PostgresBinDir != "" {
+		where += ", " + info.PostgresBinDir
+	}
+	return info.PostgresVersion + " (" + where + ")"
 }
 
 func (a *app) localEnvCommand() *cobra.Command {

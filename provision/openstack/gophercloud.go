@@ -268,6 +268,17 @@ func (c *computeClient) ConsoleOutput(ctx context.Context, id string, lines int)
 	return out, nil
 }
 
+func (c *computeClient) RebootServer(ctx context.Context, id string, hard bool) error {
+	how := servers.SoftReboot
+	if hard {
+		how = servers.HardReboot
+	}
+	if err := servers.Reboot(ctx, c.c, id, servers.RebootOpts{Type: how}).ExtractErr(); err != nil {
+		return classify(err, "rebooting server %s", id)
+	}
+	return nil
+}
+
 // toServer keeps what acco reads from a Nova server.
 func toServer(s *servers.Server) Server {
 	out := Server{

@@ -153,6 +153,9 @@ type Compute interface {
 	// ConsoleOutput returns the last lines of the server's console log
 	// (all of it when lines <= 0).
 	ConsoleOutput(ctx context.Context, id string, lines int) (string, error)
+	// RebootServer reboots a server: soft (an ACPI request to the guest,
+	// as an operator would) or hard.
+	RebootServer(ctx context.Context, id string, hard bool) error
 }
 
 // Network is the part of Neutron acco uses.

@@ -1,0 +1,63 @@
+package flows
+
+import (
+	"context"
+	"errors"
+
+	"github.com/accoreboot/acco/configure"
+	"github.com/accoreboot/acco/internal/spec"
+)
+
+// Target returns what the services host (at ipv4) should have: the
+// services' files, packages and units, the database bootstrap (when the
+// admin logins are known) and, with Mosquitto, the password file made from
+// the device table, read through the host once connected.
+func (s *Session) Target(in *Inputs, ipv4 string, opts configure.ServicesOptions) (configure.Target, error) {
+	env := s.Env
+	// Rendered now too, so that a bad input fails before connecting.
+	desired, err := configure.Services(env, in.Templates, opts)
+	if err != nil {
+		return configure.Target{}, err
+	}
+	t := configure.Target{Host: configure.ServicesHost(env, ipv4), Desired: desired}
+	if in.Admins != nil {
+		t.Database = configure.BootstrapStep(env, in.Admins, in.MQTTUsers)
+		if env.Services.Broker == spec.BrokerMosquitto {
+			t.Prepare = s.withDeviceTable(in, opts, nil)
+		}
+	}
+	return t, nil
+}
+
+// withDeviceTable returns a configure Prepare step that reads the device
+// table through the host (after making acco's own rows, unless check) and
+// renders the services with its rows; keep, when set, trims the result.
+func (s *Session) withDeviceTable(in *Inputs, opts configure.ServicesOptions, keep func(configure.Desired) configure.Desired) func(context.Context, configure.DialFunc, bool) (configure.Desired, []configure.DBStep, error) {
+	return func(ctx context.Context, dial configure.DialFunc, check bool) (configure.Desired, []configure.DBStep, error) {
+		dt, err := configure.DeviceTable(ctx, dial, s.Env, in.Admins)
+		if err != nil {
+			return configure.Desired{}, nil, err
+		}
+		defer dt.Close(ctx)
+		var steps []configure.DBStep
+		if !check {
+			if steps, err = dt.Ensure(ctx, in.MQTTUsers, false); err != nil {
+				return configure.Desired{}, steps, err
+			}
+		}
+		users, err := dt.Users(ctx)
+		if err != nil && !errors.Is(err, configure.ErrNoDeviceTable) {
+			return configure.Desired{}, steps, err
+		}
+		ti := in.Templates
+		ti.MQTTUsers = users
+		d, err := configure.Services(s.Env, ti, opts)
+		if err != nil {
+			return configure.Desired{}, steps, err
+		}
+		if keep != nil {
+			d = keep(d)
+		}
+		return d, steps, nil
+	}
+}

@@ -1,0 +1,179 @@
+package flows
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+
+	"github.com/accoreboot/acco/configure"
+	"github.com/accoreboot/acco/internal/devicecred"
+	"github.com/accoreboot/acco/internal/spec"
+	"github.com/accoreboot/acco/state"
+	"github.com/accoreboot/acco/templates"
+)
+
+// AdminUser is the admin login of OVH's managed PostgreSQL.
+const AdminUser = "avnadmin"
+
+// Inputs are what the services need beyond the YAML.
+type Inputs struct {
+	// Templates are the clusters' endpoints and CA, the database users'
+	// passwords, the services' secrets and the listeners' certificates.
+	Templates templates.Inputs
+	// Admins are the clusters' admin logins for the database bootstrap,
+	// by cluster name; nil when --check runs before the first configure
+	// recorded them (Notes says so).
+	Admins map[string]configure.DBAdmin
+	// MQTTUsers are the MQTT users acco manages and their passwords (the
+	// backend, the verification device).
+	MQTTUsers map[string]string
+	// Notes are things the operator should know.
+	Notes []string
+}
+
+// Secrets returns every secret of the inputs, for masking.
+func (in *Inputs) Secrets() []string {
+	s := in.Templates.Secrets()
+	for _, a := range in.Admins {
+		s = append(s, a.Password)
+	}
+	for _, pw := range in.MQTTUsers {
+		s = append(s, pw)
+	}
+	return s
+}
+
+// Inputs gathers the inputs from state and the OVH API: each cluster's
+// endpoint (state) and CA (OVH), the sealed passwords, the services'
+// generated secrets (generated and recorded when missing, unless
+// ReadOnly), the admin password (reset once through OVH and recorded) and
+// the listeners' certificate files.
+func (s *Session) Inputs(ctx context.Context) (*Inputs, error) {
+	env := s.Env
+	out := &Inputs{}
+	in := &out.Templates
+	secrets := s.Secrets()
+	svc, err := secrets.ServiceSecrets(ctx)
+	if err != nil {
+		return nil, err
+	}
+	in.EMQXDashboardPassword = svc[configure.SecretEMQXDashboardPassword]
+	in.EMQXCookie = svc[configure.SecretEMQXCookie]
+	in.PowerSyncAPIToken = svc[configure.SecretPowerSyncAPIToken]
+	in.MQTTBackendPassword = svc[configure.SecretMQTTBackendPassword]
+	out.MQTTUsers = map[string]string{
+		devicecred.BackendUser:  svc[configure.SecretMQTTBackendPassword],
+		devicecred.VerifyDevice: svc[configure.SecretVerifyDevicePassword],
+	}
+	if in.Passwords, err = secrets.UserPasswords(); err != nil {
+		return nil, err
+	}
+
+	in.Databases = map[string]templates.DB{}
+	out.Admins = map[string]configure.DBAdmin{}
+	names := make([]string, 0, len(env.Databases))
+	for n := range env.Databases {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		addr := spec.Address(spec.KindDatabase, n)
+		res, ok := s.State.Resource(addr)
+		if !ok || res.Status == state.StatusTainted {
+			return nil, withHint(fmt.Errorf("%s is not ready in the state of %s", addr, env.Name), "create it first: acco apply %s", env.Name)
+		}
+		host, _ := res.Attributes["host"].(string)
+		port := attrInt(res.Attributes["port"])
+		if host == "" || port == 0 {
+			return nil, withHint(fmt.Errorf("%s has no endpoint in state yet", addr), "run acco apply %s to finish it", env.Name)
+		}
+		ca, err := s.Clients.DB.CACertificate(ctx, res.ID)
+		if err != nil {
+			return nil, err
+		}
+		in.Databases[n] = templates.DB{Host: host, Port: port, CACert: ca}
+		clusterID := res.ID
+		pw, err := secrets.AdminPassword(ctx, n, clusterID, func(ctx context.Context) (string, string, error) {
+			users, err := s.Clients.DB.ListUsers(ctx, clusterID)
+			if err != nil {
+				return "", "", err
+			}
+			for _, u := range users {
+				if u.Username == AdminUser {
+					u2, err := s.Clients.DB.ResetPassword(ctx, clusterID, u.ID)
+					if err != nil {
+						return "", "", err
+					}
+					return u.ID, u2.Password, nil
+				}
+			}
+			return "", "", fmt.Errorf("%s: cluster %s has no %s user", addr, clusterID, AdminUser)
+		})
+		if errors.Is(err, configure.ErrNoAdminPassword) {
+			out.Notes = append(out.Notes, fmt.Sprintf("Note: the database bootstrap of %s is not checked: its admin password is reset and recorded by the first acco configure %s.", addr, env.Name))
+			out.Admins = nil
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if out.Admins != nil {
+			out.Admins[n] = configure.DBAdmin{Host: host, Port: port, User: AdminUser, Password: pw, CACert: ca}
+		}
+	}
+	if in.TLS, err = listenerTLS(env); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// listenerTLS reads the certificate files of the broker's TLS listeners.
+func listenerTLS(env *spec.Environment) (map[string]templates.TLS, error) {
+	var listeners map[string]*spec.Listener
+	prefix := "services."
+	switch s := env.Services; {
+	case s.Broker == spec.BrokerEMQX && s.EMQX != nil:
+		listeners, prefix = s.EMQX.Listeners, prefix+"emqx.listeners."
+	case s.Broker == spec.BrokerMosquitto && s.Mosquitto != nil:
+		listeners, prefix = s.Mosquitto.Listeners, prefix+"mosquitto.listeners."
+	}
+	out := map[string]templates.TLS{}
+	for name, l := range listeners {
+		if l == nil || l.TLS == nil {
+			continue
+		}
+		read := func(key, p string) (string, error) {
+			if p == "" {
+				return "", nil
+			}
+			path, err := env.LocalPath(p)
+			if err == nil {
+				var b []byte
+				if b, err = os.ReadFile(path); err == nil {
+					return string(b), nil
+				}
+			}
+			file, line, _ := env.Position(prefix + name + ".tls." + key)
+			where := prefix + name + ".tls." + key
+			if file != "" {
+				where = fmt.Sprintf("%s:%d: %s", file, line, where)
+			}
+			return "", fmt.Errorf("%s: %w", where, err)
+		}
+		var t templates.TLS
+		var err error
+		if t.Cert, err = read("cert_file", l.TLS.CertFile); err != nil {
+			return nil, err
+		}
+		if t.Key, err = read("key_file", l.TLS.KeyFile); err != nil {
+			return nil, err
+		}
+		if t.CA, err = read("ca_file", l.TLS.CAFile); err != nil {
+			return nil, err
+		}
+		out[name] = t
+	}
+	return out, nil
+}
