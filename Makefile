@@ -77,11 +77,20 @@ deploy: build ## apply $(ENV), then configure its host
 
 example-backend: .acco/example-backend.tar.gz ## pack examples/backend, the local environment's backend
 
-# Deterministic: same sources, same bytes (so configure uploads it only when it changed).
-.acco/example-backend.tar.gz: $(shell find examples/backend -type f 2>/dev/null)
+# Deterministic: same sources and lock file, same bytes (so configure uploads
+# it only when it changed). node_modules is bundled: the host has no npm
+# registry, so npm ci runs here, in a staging copy of examples/backend
+# without its local node_modules or tests; this needs the npm registry.
+BACKEND_SRC := $(shell find examples/backend \( -path examples/backend/node_modules -o -path examples/backend/test \) -prune -o -type f -print 2>/dev/null)
+BACKEND_STAGE := .acco/example-backend.stage
+.acco/example-backend.tar.gz: $(BACKEND_SRC)
 	@mkdir -p .acco
-	tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C examples \
+	rm -rf $(BACKEND_STAGE) && mkdir -p $(BACKEND_STAGE)/backend
+	tar -C examples/backend --exclude=./node_modules --exclude=./test -cf - . | tar -C $(BACKEND_STAGE)/backend -xf -
+	cd $(BACKEND_STAGE)/backend && npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+	tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --mode=go-w,a+rX -C $(BACKEND_STAGE) \
 		--transform 's,^backend,package,' -cf - backend | gzip -n >$@.tmp && mv $@.tmp $@
+	rm -rf $(BACKEND_STAGE)
 
 demo: build deps vm-image example-backend ## acco's job end to end on the local cloud (no OVH account needed)
 	ENV=$(DEMO_ENV) scripts/demo.sh
