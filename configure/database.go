@@ -556,3 +556,9 @@ func orDefault(s, def string) string {
 	}
 	return s
 }
+
+// ConnectDB logs in to the logical database db of a cluster as admin, over
+// dial (TLS, verify-full when the admin has the cluster's CA).
+func ConnectDB(ctx context.Context, dial DialFunc, admin DBAdmin, db string) (*pgx.Conn, error) {
+	return connectDB(ctx, dial, admin, db)
+}

@@ -524,3 +524,17 @@ func (h *hostRun) gate(ctx context.Context, unit string, hc Health) error {
 	logs, _ := h.r.Run(ctx, argv("journalctl", "-u", unit, "-n", "20", "--no-pager", "-o", "cat"), nil)
 	return fmt.Errorf("%s not healthy after %s: %s\n%s", unit, timeout, h.masker.Mask(last), h.masker.Mask(strings.TrimSpace(string(logs))))
 }
+
+// CheckHealth runs the health gate of each unit over r, in order, each
+// waiting up to its own timeout (timeout when it has none), and returns the
+// first failure with the last probe's answer and the unit's journal tail,
+// secrets masked.
+func CheckHealth(ctx context.Context, r Runner, host Host, units []Unit, timeout time.Duration, secrets []string) error {
+	h := &hostRun{r: r, res: &Result{Host: host.Name}, host: host, opts: Options{HealthTimeout: timeout}, masker: NewMasker(secrets)}
+	for _, u := range units {
+		if err := h.gate(ctx, u.Name, u.Health); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -85,6 +85,8 @@ Exit codes: 0 success, 1 error, 2 changes or drift present (with
 		a.destroyCommand(),
 		a.outputCommand(),
 		a.configureCommand(),
+		a.deviceCommand(),
+		a.verifyCommand(),
 	)
 	return root
 }
