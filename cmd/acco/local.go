@@ -195,6 +195,9 @@ func (a *app) localUpCommand() *cobra.Command {
 			}
 			h.printf("  OpenStack identity  %s\n  OVH API             %s\n  S3                  %s\n", info.Endpoints.Identity, info.Endpoints.OVH, info.Endpoints.S3)
 			h.printf("  PostgreSQL          %s\n", postgresSummary(info))
+			for _, p := range info.PostgresProblems {
+				h.printf("  Warning: %s\n", p)
+			}
 			if info.VMs {
 				h.printf("  VMs                 on: servers are QEMU VMs, SSH at their IPv4 address (127.0.0.N) port 22\n")
 			}
@@ -287,6 +290,9 @@ func (a *app) localStatusCommand() *cobra.Command {
 			h.printf("local cloud running (pid %d) in %s since %s\n", st.PID, st.Dir, st.Started.Local().Format(time.RFC3339))
 			h.printf("  OpenStack identity  %s\n  OVH API             %s\n  S3                  %s\n", st.Endpoints.Identity, st.Endpoints.OVH, st.Endpoints.S3)
 			h.printf("  PostgreSQL          %s\n", postgresSummary(&st.Info))
+			for _, p := range st.PostgresProblems {
+				h.printf("  Warning: %s\n", p)
+			}
 			h.printf("  latency %s (+%s jitter), faults %v, vms %v\n", st.Options.Latency, st.Options.Jitter, st.Options.FaultRate, st.VMs)
 			for _, k := range sortedKeys(st.Counts) {
 				h.printf("  %-28s %d\n", k, st.Counts[k])

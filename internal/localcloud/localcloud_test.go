@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -206,7 +208,8 @@ func TestRedactDSN(t *testing.T) {
 
 // TestStatusNamesThePostgreSQL checks that a local cloud whose clusters run
 // on real servers says which PostgreSQL runs them and from where (what
-// `acco local status` shows): the pinned 17 when installed.
+// `acco local status` shows): the pinned 17 when installed; and which
+// clusters it could not start again, and why.
 func TestStatusNamesThePostgreSQL(t *testing.T) {
 	bin, err := pgserver.FindBinDir()
 	if err != nil {
@@ -222,6 +225,29 @@ func TestStatusNamesThePostgreSQL(t *testing.T) {
 	if err := os.Chmod(dir, 0o711); err != nil {
 		t.Fatal(err)
 	}
+	// A cluster left by PostgreSQL 9.6 in the directory the cloud reuses.
+	old := filepath.Join(dir, pgDir, "pg", "old-cluster")
+	if err := os.MkdirAll(old, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{"PG_VERSION": "9.6\n", "acco-cluster.json": `{"id":"old-cluster","port":1}`} {
+		if err := os.WriteFile(filepath.Join(old, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if os.Geteuid() == 0 { // as initdb would have left it: the postgres user's
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			t.Skipf("skipping: running as root without a postgres user: %v", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		for _, p := range []string{old, filepath.Join(old, "PG_VERSION"), filepath.Join(old, "acco-cluster.json")} {
+			if err := os.Chown(p, uid, gid); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	startCloud(t, dir, Options{Postgres: PostgresOn})
 	st, err := GetStatus(context.Background(), dir)
 	if err != nil {
@@ -229,6 +255,9 @@ func TestStatusNamesThePostgreSQL(t *testing.T) {
 	}
 	if !st.Postgres || st.PostgresVersion == "" || st.PostgresSource == "" || st.PostgresBinDir == "" {
 		t.Fatalf("status: postgres %v, version %q, source %q, bin %q", st.Postgres, st.PostgresVersion, st.PostgresSource, st.PostgresBinDir)
+	}
+	if len(st.PostgresProblems) != 1 || !strings.Contains(st.PostgresProblems[0], "cluster old-cluster: data directory "+old+" was initialised by PostgreSQL 9.6") {
+		t.Errorf("status problems %q, want the cluster of PostgreSQL 9.6 named", st.PostgresProblems)
 	}
 	if pinned := pgserver.PinnedBinDirs()[0]; bin == pinned {
 		want := "npm " + pgserver.PinnedPackage + "@" + pgserver.PinnedPackageVersion

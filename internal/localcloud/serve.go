@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -135,11 +136,15 @@ type Info struct {
 	PostgresSource string `json:"postgres_source,omitempty"`
 	// PostgresBinDir is the directory of its binaries, when the local
 	// cloud runs the servers.
-	PostgresBinDir string    `json:"postgres_bin_dir,omitempty"`
-	Options        Options   `json:"options"`
-	Regions        []string  `json:"regions"`
-	StateBkt       string    `json:"state_bucket"`
-	Endpoints      Endpoints `json:"endpoints"`
+	PostgresBinDir string `json:"postgres_bin_dir,omitempty"`
+	// PostgresProblems are the clusters whose servers could not be started
+	// again, each with why and what to do (say, a data directory that
+	// another major version of PostgreSQL made).
+	PostgresProblems []string  `json:"postgres_problems,omitempty"`
+	Options          Options   `json:"options"`
+	Regions          []string  `json:"regions"`
+	StateBkt         string    `json:"state_bucket"`
+	Endpoints        Endpoints `json:"endpoints"`
 }
 
 // Endpoints are the URLs clients are given.
@@ -291,6 +296,12 @@ func Start(ctx context.Context, opts Options) (*Cloud, error) {
 	if c.pg != nil {
 		srv := c.pg.Server()
 		c.info.PostgresVersion, c.info.PostgresSource, c.info.PostgresBinDir = srv.Version, srv.Source, srv.BinDir
+		if u, ok := c.pg.(interface{ Unstarted() map[string]error }); ok {
+			for id, err := range u.Unstarted() {
+				c.info.PostgresProblems = append(c.info.PostgresProblems, fmt.Sprintf("cluster %s: %v", id, err))
+			}
+			slices.Sort(c.info.PostgresProblems)
+		}
 	}
 	ok = true
 	return c, nil

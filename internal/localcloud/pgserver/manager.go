@@ -85,6 +85,9 @@ const (
 	defaultDB = "defaultdb"
 )
 
+// errBeingCreated is the state of a cluster CreateCluster has not finished.
+var errBeingCreated = errors.New("being created")
+
 // clusterIDPattern bounds cluster IDs to what is safe in a path.
 var clusterIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 
@@ -355,6 +358,21 @@ func (m *Manager) instance(id string) (*instance, error) {
 	return inst, nil
 }
 
+// Unstarted says, by cluster ID, why each cluster Open found but could not
+// start did not start (for example a data directory of another major
+// version).
+func (m *Manager) Unstarted() map[string]error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string]error{}
+	for id, inst := range m.clusters {
+		if inst.err != nil && !errors.Is(inst.err, errBeingCreated) {
+			out[id] = inst.err
+		}
+	}
+	return out
+}
+
 // Clusters returns the IDs of the clusters, started or not.
 func (m *Manager) Clusters() []string {
 	m.mu.Lock()
@@ -530,7 +548,7 @@ func (m *Manager) CreateCluster(ctx context.Context, clusterID string) (string, 
 		m.mu.Unlock()
 		return "", 0, fmt.Errorf("pgserver: cluster %s exists", clusterID)
 	}
-	inst.err = errors.New("being created")
+	inst.err = errBeingCreated
 	m.clusters[clusterID] = inst
 	m.mu.Unlock()
 

@@ -427,6 +427,9 @@ func TestDataDirectoryOfAnotherMajorVersion(t *testing.T) {
 	if len(logged) == 0 || !strings.Contains(strings.Join(logged, "\n"), data) {
 		t.Errorf("Open did not report the cluster it could not start: %q", logged)
 	}
+	if u := m.Unstarted(); len(u) != 1 || u[id] == nil || !strings.Contains(u[id].Error(), "PostgreSQL 9.6") {
+		t.Errorf("Unstarted() = %v, want %s and why", u, id)
+	}
 	if err := m.DeleteCluster(ctx, id); err != nil {
 		t.Fatalf("delete the old cluster: %v", err)
 	}
