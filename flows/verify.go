@@ -93,7 +93,11 @@ type verifyRun struct {
 }
 
 func (v *verifyRun) step(name string, fn func() (string, string, error)) error {
-	start := time.Now()
+	return v.stepFrom(name, time.Now(), fn)
+}
+
+// stepFrom runs and records a step whose time counts from start.
+func (v *verifyRun) stepFrom(name string, start time.Time, fn func() (string, string, error)) error {
 	msg, look, err := fn()
 	st := VerifyStep{Name: name, OK: err == nil, Duration: time.Since(start), Message: msg, Look: look}
 	if err != nil {
@@ -129,6 +133,18 @@ func (s *Session) Verify(ctx context.Context, signer ssh.Signer, opts VerifyOpti
 	err := v.run(ctx, signer)
 	if v.runner != nil {
 		v.runner.Close()
+	}
+	var failed []string
+	for _, st := range v.rep.Steps {
+		if !st.OK {
+			failed = append(failed, st.Name)
+		}
+	}
+	if len(failed) > 0 {
+		v.rep.FailedStep = failed[0]
+		if err == nil || errors.Is(err, ErrVerifyFailed) {
+			err = fmt.Errorf("%w: %s failed", ErrVerifyFailed, strings.Join(failed, ", "))
+		}
 	}
 	v.rep.OK = err == nil
 	if v.rep.FlowBack > 0 {
@@ -195,16 +211,25 @@ func (v *verifyRun) run(ctx context.Context, signer ssh.Signer) error {
 	if err != nil {
 		return err
 	}
-	if err := v.step(StepUnits, func() (string, string, error) {
-		var names []string
-		for _, u := range desired.Units {
-			names = append(names, u.Name)
+	// A unit that is down is named, and the flow is still tried: what a
+	// tracker would meet is the point.
+	_ = v.step(StepUnits, func() (string, string, error) {
+		// After a reboot units may still be starting: wait for them. Else
+		// they are up now or they are not.
+		wait := 10 * time.Second
+		if v.opts.Reboot {
+			wait = v.opts.Timeout
 		}
-		err := configure.CheckHealth(ctx, v.runner, v.host, desired.Units, v.opts.Timeout, v.in.Secrets())
-		return strings.Join(names, ", ") + " active and healthy", "journalctl -u UNIT on the host; acco configure " + s.Env.Name + " restarts what it owes", err
-	}); err != nil {
-		return err
-	}
+		var names []string
+		units := make([]configure.Unit, len(desired.Units))
+		for i, u := range desired.Units {
+			names = append(names, u.Name)
+			u.Health.Timeout = wait
+			units[i] = u
+		}
+		err := configure.CheckHealth(ctx, v.runner, v.host, units, wait, v.in.Secrets())
+		return strings.Join(names, ", ") + " active and healthy", "journalctl -u UNIT on the host; acco configure " + s.Env.Name + " starts what is stopped", err
+	})
 
 	// Publish as a tracker does, from here to the instance's public address.
 	ts := time.Now().UnixMilli()
@@ -220,39 +245,33 @@ func (v *verifyRun) run(ctx context.Context, signer ssh.Signer) error {
 			client.Disconnect(250)
 		}
 	}()
-	if err := v.step(StepMQTTConnect, func() (string, string, error) {
-		hostPort := strings.TrimPrefix(strings.TrimPrefix(broker, "tcp://"), "ssl://")
-		d := net.Dialer{Timeout: 10 * time.Second}
-		c, err := d.DialContext(ctx, "tcp", hostPort)
-		if err != nil {
-			return "", "is the broker running (systemctl status on the host) and its port open in the security group?", err
-		}
-		c.Close()
-		return "the broker listens on " + hostPort, "", nil
-	}); err != nil {
-		return err
+	// CONNECT as a tracker does. The step is named after what failed: the
+	// connection (a broker down answers nothing, or resets) or the login.
+	start := time.Now()
+	o := mqtt.NewClientOptions().AddBroker(broker).SetClientID(verifyClientName + "-" + strconv.FormatInt(ts, 36)).
+		SetUsername(devicecred.VerifyDevice).SetPassword(password).SetCleanSession(true).
+		SetAutoReconnect(false).SetConnectRetry(false).SetConnectTimeout(15 * time.Second).SetProtocolVersion(4)
+	if tlsConf != nil {
+		o.SetTLSConfig(tlsConf)
 	}
-	if err := v.step(StepMQTTAuth, func() (string, string, error) {
-		o := mqtt.NewClientOptions().AddBroker(broker).SetClientID(verifyClientName + "-" + strconv.FormatInt(ts, 36)).
-			SetUsername(devicecred.VerifyDevice).SetPassword(password).SetCleanSession(true).
-			SetAutoReconnect(false).SetConnectRetry(false).SetConnectTimeout(15 * time.Second).SetProtocolVersion(4)
-		if tlsConf != nil {
-			o.SetTLSConfig(tlsConf)
-		}
-		client = mqtt.NewClient(o)
-		tok := client.Connect()
-		if !waitToken(ctx, tok, 30*time.Second) {
-			return "", "", errors.New("the broker did not answer CONNECT within 30s")
-		}
-		if err := tok.Error(); err != nil {
-			look := ""
-			if errors.Is(err, packets.ErrorRefusedNotAuthorised) || errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword) {
-				look = "the device " + devicecred.VerifyDevice + " is missing from the device table or its hash does not match (acco device list " + s.Env.Name + "; acco configure " + s.Env.Name + " makes it again)"
-				err = fmt.Errorf("the broker refused %s: %w", devicecred.VerifyDevice, err)
-			}
-			return "", look, err
-		}
-		return "logged in as " + devicecred.VerifyDevice, "", nil
+	client = mqtt.NewClient(o)
+	tok := client.Connect()
+	var connErr error
+	if !waitToken(ctx, tok, 30*time.Second) {
+		connErr = errors.New("the broker did not answer CONNECT within 30s")
+	} else {
+		connErr = tok.Error()
+	}
+	name, look := StepMQTTConnect, "is the broker running (systemctl status on the host) and its port open in the security group?"
+	if errors.Is(connErr, packets.ErrorRefusedNotAuthorised) || errors.Is(connErr, packets.ErrorRefusedBadUsernameOrPassword) {
+		name = StepMQTTAuth
+		look = "the device " + devicecred.VerifyDevice + " is missing from the device table or its hash does not match (acco device list " + s.Env.Name + "; acco configure " + s.Env.Name + " makes it again)"
+		connErr = fmt.Errorf("the broker refused %s: %w", devicecred.VerifyDevice, connErr)
+	} else if connErr != nil {
+		connErr = fmt.Errorf("no MQTT session with %s: %w", strings.TrimPrefix(strings.TrimPrefix(broker, "tcp://"), "ssl://"), connErr)
+	}
+	if err := v.stepFrom(name, start, func() (string, string, error) {
+		return "connected to " + broker + " and logged in as " + devicecred.VerifyDevice, look, connErr
 	}); err != nil {
 		return err
 	}

@@ -23,6 +23,8 @@ func TestMain(m *testing.M) {
 		},
 		"s3put":     func() { os.Exit(s3put()) },
 		"nosecrets": func() { os.Exit(nosecrets()) },
+		"pgsql":     func() { os.Exit(pgsql()) },
+		"hostrun":   func() { os.Exit(hostrun()) },
 	})
 }
 

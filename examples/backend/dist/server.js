@@ -27,6 +27,7 @@
 // DATABASE_URL.
 const http = require('http');
 const crypto = require('crypto');
+const os = require('os');
 const mqtt = require('mqtt');
 const {Pool} = require('pg');
 
@@ -409,10 +410,14 @@ async function handle(topic, payload) {
 let client;
 try {
   client = mqtt.connect(S.mqttURL, {
-    clientId: `acco-backend-${crypto.randomBytes(4).toString('hex')}`,
+    // A persistent session under a stable client id: the broker keeps the
+    // subscription and queues QoS 1 positions while the backend is away
+    // (restarting, or reconnecting after the broker restarted), so none
+    // is lost.
+    clientId: `acco-backend-${os.hostname()}`.slice(0, 64),
     username: S.mqttUsername,
     password: S.mqttPassword,
-    clean: true,
+    clean: false,
     keepalive: 30,
     connectTimeout: 10000,
     // acco-backend reconnects itself, with backoff (see 'close').
