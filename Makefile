@@ -3,6 +3,7 @@
 #   make validate ENV=prod    check an environment, offline
 #   make init ENV=prod        valid YAML + credentials present + state reachable
 #   make deploy ENV=preprod   apply (asks for confirmation), then configure the host
+#   make verify ENV=test      prove the data flow on the live environment (acco verify)
 # credentials.sh (git-ignored; see credentials.sh.example) is sourced when present.
 
 ENV ?= test
@@ -15,14 +16,14 @@ ACCO := bin/acco
 # Commands that talk to OVH read credentials.sh when it exists.
 WITH_CREDS := $(if $(wildcard credentials.sh),source ./credentials.sh &&,)
 
-.PHONY: all build test lint fmt-check vet staticcheck unit fuzz bench deps vm-image example-backend validate init bootstrap plan apply configure deploy demo local-down clean
+.PHONY: all build test lint fmt-check vet staticcheck unit fuzz bench deps vm-image example-backend validate init bootstrap plan apply configure deploy verify demo local-down clean
 
 all: build
 
 build: ## build bin/acco
 	$(GO) build -o $(ACCO) ./cmd/acco
 
-test: deps vm-image fmt-check vet staticcheck unit ## gofmt, vet, staticcheck and the race-enabled tests (VM tests included)
+test: deps vm-image example-backend fmt-check vet staticcheck unit ## gofmt, vet, staticcheck and the race-enabled tests (VM tests included)
 
 deps: ## install the Debian packages the tests use, when missing
 	@scripts/ensure-deps.sh
@@ -72,8 +73,11 @@ apply: build ## acco apply $(ENV) (asks for confirmation)
 configure: build ## acco configure $(ENV)
 	$(WITH_CREDS) $(ACCO) configure $(ENV)
 
-deploy: build ## apply $(ENV), then configure its host
-	$(WITH_CREDS) $(ACCO) apply $(ENV) && $(ACCO) configure $(ENV)
+deploy: build ## apply $(ENV), then configure its host, then verify the data flow
+	$(WITH_CREDS) $(ACCO) apply $(ENV) && $(ACCO) configure $(ENV) && $(ACCO) verify $(ENV)
+
+verify: build ## acco verify $(ENV): a tracker's position through the broker into PostgreSQL, the backend, PowerSync
+	$(WITH_CREDS) $(ACCO) verify $(ENV)
 
 example-backend: .acco/example-backend.tar.gz ## pack examples/backend, the local environment's backend
 

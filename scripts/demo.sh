@@ -86,6 +86,21 @@ if [ "$ENV" = local ]; then
 	echo "exit code: $?"
 	set -e
 	rm -rf "$changed"
+
+	step "The data flow: a position published as a tracker reaches PostgreSQL and the backend"
+	run "$ACCO" verify "$ENV"
+
+	step "Register a tracker: its MQTT password is printed once, acco keeps only its hash"
+	"$ACCO" device remove "$ENV" demo-tracker >/dev/null 2>&1 || true
+	printf '$ %s device add %s demo-tracker\n' "$ACCO" "$ENV"
+	pw=$("$ACCO" device add "$ENV" demo-tracker)
+	echo "(password: ${#pw} characters, kept in a shell variable)"
+	ip=$("$ACCO" output "$ENV" instance.app.ipv4 2>/dev/null || true)
+	if command -v mosquitto_pub >/dev/null 2>&1 && [ -n "$ip" ]; then
+		printf '$ mosquitto_pub -h %s -u demo-tracker -P "$pw" -q 1 -t trackers/demo-tracker/position -m {"ts":…,"lat":45.76,"lon":4.83}\n' "$ip"
+		mosquitto_pub -h "$ip" -p 1883 -u demo-tracker -P "$pw" -q 1 -t trackers/demo-tracker/position -m "{\"ts\":$(date +%s%3N),\"lat\":45.76,\"lon\":4.83}"
+	fi
+	run "$ACCO" device list "$ENV"
 fi
 
 step "Freeze $ENV, see who holds it, and release it"
@@ -107,6 +122,11 @@ fi
 
 step "What the local cloud holds"
 run "$ACCO" local status --dir "$DIR"
+
+if [ "$ENV" = local ]; then
+	step "The team's reboot test: reboot the instance through Nova, then prove the whole flow again"
+	run "$ACCO" verify "$ENV" --reboot
+fi
 
 printf '\n%s stays applied and the local cloud keeps running (eval "$(%s local env)" to use it).\n' "$ENV" "$ACCO"
 printf 'Remove it all with: %s destroy %s --auto-approve, then %s local down\n' "$ACCO" "$ENV" "$ACCO"
