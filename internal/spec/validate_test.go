@@ -90,7 +90,7 @@ func TestValidate(t *testing.T) {
 			e.Keypairs["deploy"] = &Keypair{}
 		}, "keypairs.deploy: missing: set public_key_file (a local .pub file, read when planning) or public_key"},
 		{"device credentials in PostgreSQL need a reference", func(e *Environment) {
-			e.Services.EMQX.DeviceAuth.Backend = "postgresql"
+			e.Services.EMQX.DeviceAuth.Postgres = nil
 		}, "services.emqx.device_auth.postgres: missing: where device credentials live (cluster, database, user), since backend is postgresql"},
 		{"PowerSync storage user cannot create", func(e *Environment) {
 			e.Databases["main"].Users["powersync"].Grants = e.Databases["main"].Users["powersync"].Grants[:1]
