@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/accoreboot/acco/configure"
+	"github.com/accoreboot/acco/flows"
 )
 
 func (a *app) deviceCommand() *cobra.Command {
@@ -28,6 +30,22 @@ ENV has run.`,
 	return cmd
 }
 
+// withDevices opens the device table of env through its host (under the
+// lock for op, unless op is "") and calls fn with it.
+func (a *app) withDevices(ctx context.Context, env, op string, f hostFlags, fn func(context.Context, *flows.Devices) error) error {
+	ctx, s, signer, release, err := a.openSession(ctx, env, op, f, true)
+	if err != nil {
+		return err
+	}
+	defer release()
+	d, err := s.OpenDevices(ctx, signer, f.connectWait)
+	if err != nil {
+		return err
+	}
+	defer d.Close(ctx)
+	return fn(ctx, d)
+}
+
 func (a *app) deviceAddCommand() *cobra.Command {
 	var f hostFlags
 	cmd := &cobra.Command{
@@ -40,17 +58,11 @@ NAME is 1 to 64 letters, digits, '.', '_' or '-' (it becomes a topic level).`,
   acco device add test tracker-0042 --json | jq -r .password`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, s, signer, release, err := a.openSession(cmd.Context(), args[0], "device add", f, true)
-			if err != nil {
+			var added *flows.AddedDevice
+			err := a.withDevices(cmd.Context(), args[0], "device add", f, func(ctx context.Context, d *flows.Devices) (err error) {
+				added, err = d.Add(ctx, args[1])
 				return err
-			}
-			defer release()
-			d, err := s.OpenDevices(ctx, signer, f.connectWait)
-			if err != nil {
-				return err
-			}
-			defer d.Close(ctx)
-			added, err := d.Add(ctx, args[1])
+			})
 			if err != nil {
 				return err
 			}
@@ -77,17 +89,11 @@ func (a *app) deviceListCommand() *cobra.Command {
 		Short: "List the registered trackers (never a password or hash)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, s, signer, release, err := a.openSession(cmd.Context(), args[0], "", f, true)
-			if err != nil {
+			var list []configure.Device
+			err := a.withDevices(cmd.Context(), args[0], "", f, func(ctx context.Context, d *flows.Devices) (err error) {
+				list, err = d.List(ctx)
 				return err
-			}
-			defer release()
-			d, err := s.OpenDevices(ctx, signer, f.connectWait)
-			if err != nil {
-				return err
-			}
-			defer d.Close(ctx)
-			list, err := d.List(ctx)
+			})
 			if err != nil {
 				return err
 			}
@@ -119,17 +125,10 @@ func (a *app) deviceRemoveCommand() *cobra.Command {
 		Short: "Remove a tracker's credential (its past positions stay)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, s, signer, release, err := a.openSession(cmd.Context(), args[0], "device remove", f, true)
+			err := a.withDevices(cmd.Context(), args[0], "device remove", f, func(ctx context.Context, d *flows.Devices) error {
+				return d.Remove(ctx, args[1])
+			})
 			if err != nil {
-				return err
-			}
-			defer release()
-			d, err := s.OpenDevices(ctx, signer, f.connectWait)
-			if err != nil {
-				return err
-			}
-			defer d.Close(ctx)
-			if err := d.Remove(ctx, args[1]); err != nil {
 				return err
 			}
 			if a.json {
