@@ -115,7 +115,12 @@ func hostrun() int {
 		fmt.Fprintln(os.Stderr, "usage: hostrun STATE KEY COMMAND")
 		return 2
 	}
-	st, _, err := readSealedState(os.Args[1])
+	data, err := os.ReadFile(os.Args[1])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	st, err := state.Decode(data)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -40,19 +40,29 @@ func TestScripts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	exampleBackend, err := filepath.Abs("../../.acco/example-backend.tar.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
 		RequireExplicitExec: true,
 		// [vmimage]: QEMU and the guest image of `make vm-image` are there.
+		// [examplebackend]: the example backend of `make example-backend`.
 		Condition: func(cond string) (bool, error) {
-			if cond == "vmimage" {
+			switch cond {
+			case "vmimage":
 				return vm.ImageAvailable(imageDir) == nil, nil
+			case "examplebackend":
+				_, err := os.Stat(exampleBackend)
+				return err == nil, nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Setup: func(e *testscript.Env) error {
 			// The scripts run outside the module: name the image's place.
 			e.Setenv(vm.ImageDirEnv, imageDir)
+			e.Setenv("EXAMPLE_BACKEND", exampleBackend)
 			// A local cloud in $WORK/cloud runs its PostgreSQL servers as
 			// the postgres user, who must be able to enter $WORK.
 			for _, d := range []string{filepath.Dir(e.WorkDir), e.WorkDir} {
