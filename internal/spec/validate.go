@@ -958,14 +958,21 @@ func (v *validator) mosquitto(p string, m *Mosquitto) {
 	}
 }
 
+// imageRepoPattern is an image repository as the distribution reference
+// grammar writes it: [host[:port]/]component(/component)*, each component
+// lower-case alphanumerics joined by '.', '_', '__' or dashes.
+var imageRepoPattern = regexp.MustCompile(`^([a-z0-9]+([.-][a-z0-9]+)*(:[0-9]+)?/)?[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`)
+
 func (v *validator) powersync(p string, ps *PowerSync) {
 	if v.required(p+".image", ps.Image, DefaultPowerSyncImage) {
 		last := ps.Image[strings.LastIndexByte(ps.Image, '/')+1:]
 		switch {
 		case strings.ContainsAny(last, ":@"):
 			v.add(p+".image", "%q: give the repository only; the version goes in tag", ps.Image)
-		case strings.ContainsAny(ps.Image, " \t\n") || ps.Image != strings.ToLower(ps.Image):
-			v.add(p+".image", "%q is not an image repository such as %s", ps.Image, DefaultPowerSyncImage)
+		case !imageRepoPattern.MatchString(ps.Image):
+			// The unit runs it through the shell (pull when missing): only
+			// the reference grammar's characters may reach it.
+			v.add(p+".image", "%q is not an image repository such as %s (lower-case letters, digits, '.', '_', '-', '/', and a registry host[:port]/ first)", ps.Image, DefaultPowerSyncImage)
 		}
 	}
 	if v.required(p+".tag", ps.Tag, `a pinned release, e.g. "1.25.0"`) {
