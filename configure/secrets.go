@@ -34,10 +34,13 @@ const (
 	// SecretVerifyDevicePassword is the MQTT password of the device acco
 	// verify publishes as (devicecred.VerifyDevice).
 	SecretVerifyDevicePassword = "mqtt_verify_device_password"
+	// SecretPowerSyncVerifyKey seeds the Ed25519 key acco verify signs its
+	// PowerSync client token with (its public half is in client_auth).
+	SecretPowerSyncVerifyKey = "powersync_verify_key"
 )
 
 // serviceSecretNames are the secrets of ServiceSecretsAddress, in order.
-var serviceSecretNames = []string{SecretEMQXCookie, SecretEMQXDashboardPassword, SecretMQTTBackendPassword, SecretPowerSyncAPIToken, SecretVerifyDevicePassword}
+var serviceSecretNames = []string{SecretEMQXCookie, SecretEMQXDashboardPassword, SecretMQTTBackendPassword, SecretPowerSyncAPIToken, SecretVerifyDevicePassword, SecretPowerSyncVerifyKey}
 
 // ErrNoAdminPassword tells that a cluster's admin password is not in state
 // yet: only an apply run (not --check) resets it and records it.

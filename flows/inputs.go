@@ -2,6 +2,7 @@ package flows
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"os"
@@ -31,6 +32,9 @@ type Inputs struct {
 	MQTTUsers map[string]string
 	// Notes are things the operator should know.
 	Notes []string
+
+	// powerSyncKey signs acco verify's PowerSync client tokens.
+	powerSyncKey ed25519.PrivateKey
 }
 
 // Secrets returns every secret of the inputs, for masking.
@@ -63,6 +67,8 @@ func (s *Session) Inputs(ctx context.Context) (*Inputs, error) {
 	in.EMQXCookie = svc[configure.SecretEMQXCookie]
 	in.PowerSyncAPIToken = svc[configure.SecretPowerSyncAPIToken]
 	in.MQTTBackendPassword = svc[configure.SecretMQTTBackendPassword]
+	in.PowerSyncVerifyKey = powerSyncKey(svc[configure.SecretPowerSyncVerifyKey]).Public().(ed25519.PublicKey)
+	out.powerSyncKey = powerSyncKey(svc[configure.SecretPowerSyncVerifyKey])
 	out.MQTTUsers = map[string]string{
 		devicecred.BackendUser:  svc[configure.SecretMQTTBackendPassword],
 		devicecred.VerifyDevice: svc[configure.SecretVerifyDevicePassword],

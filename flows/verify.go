@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -26,19 +27,20 @@ import (
 
 // Names of the steps of acco verify, in order.
 const (
-	StepSSH          = "ssh"
-	StepReboot       = "reboot"
-	StepBackUp       = "host back"
-	StepUnits        = "units"
-	StepMQTTConnect  = "mqtt connect"
-	StepMQTTAuth     = "mqtt authentication"
-	StepMQTTPublish  = "mqtt publish"
-	StepInsert       = "insert"
-	StepLatest       = "latest position"
-	StepBackend      = "backend"
-	StepPowerSync    = "powersync"
-	StepCleanup      = "cleanup"
-	verifyClientName = "acco-verify"
+	StepSSH           = "ssh"
+	StepReboot        = "reboot"
+	StepBackUp        = "host back"
+	StepUnits         = "units"
+	StepMQTTConnect   = "mqtt connect"
+	StepMQTTAuth      = "mqtt authentication"
+	StepMQTTPublish   = "mqtt publish"
+	StepInsert        = "insert"
+	StepLatest        = "latest position"
+	StepBackend       = "backend"
+	StepPowerSync     = "powersync"
+	StepPowerSyncSync = "powersync sync"
+	StepCleanup       = "cleanup"
+	verifyClientName  = "acco-verify"
 )
 
 // VerifyOptions adjust acco verify.
@@ -233,7 +235,9 @@ func (v *verifyRun) run(ctx context.Context, signer ssh.Signer) error {
 
 	// Publish as a tracker does, from here to the instance's public address.
 	ts := time.Now().UnixMilli()
-	payload, _ := json.Marshal(map[string]any{"ts": ts, "lat": 45.7640, "lon": 4.8357, "spd": 12.5, "hdg": 90})
+	// A position of its own each run, so that what is found is this one.
+	lat, lon := 45.764+float64(ts%100000)/1e7, 4.8357
+	payload, _ := json.Marshal(map[string]any{"ts": ts, "lat": lat, "lon": lon, "spd": 12.5, "hdg": 90})
 	topic := deviceTopic(flow.Topic, devicecred.VerifyDevice)
 	broker, tlsConf, err := v.brokerURL(ipv4)
 	if err != nil {
@@ -343,6 +347,21 @@ func (v *verifyRun) run(ctx context.Context, signer ssh.Signer) error {
 			return "PowerSync's liveness probe answers", "journalctl -u powersync on the host", err
 		}); err != nil {
 			return err
+		}
+		if ca := p.ClientAuth; ca != nil && len(ca.Audience) > 0 && flow.LatestTable != "" && slices.Contains(p.Tables, flow.LatestTable) {
+			if err := v.step(StepPowerSyncSync, func() (string, string, error) {
+				look := "journalctl -u powersync on the host (replication from the publication, the sync config); acco configure " + s.Env.Name + " puts acco's key in client_auth"
+				if !s.hasSecret(configure.SecretPowerSyncVerifyKey) {
+					return "", look, errors.New("PowerSync does not know acco verify's key yet")
+				}
+				token := clientToken(v.in.powerSyncKey, devicecred.VerifyDevice, ca.Audience[0], time.Now(), 5*time.Minute)
+				sctx, cancel := context.WithTimeout(ctx, v.opts.Timeout)
+				defer cancel()
+				err := syncSees(sctx, v.runner.DialContext, "127.0.0.1:"+strconv.Itoa(port), token, flow.LatestTable, devicecred.VerifyDevice, samePosition(lat, lon))
+				return "an app's sync stream serves the new row of " + flow.LatestTable, look, err
+			}); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

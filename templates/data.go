@@ -1,6 +1,8 @@
 package templates
 
 import (
+	"crypto/ed25519"
+	"encoding/base64"
 	"fmt"
 	"net/url"
 	"sort"
@@ -82,8 +84,24 @@ type powersyncData struct {
 	Image, SSLMode, SourceCA, StorageCA string
 	SourceURI, StorageURI, APIToken     string
 	Port                                int
-	Tables                              []string
+	Tables                              []syncTable
 	ClientAuth                          *spec.ClientAuth
+	// VerifyKeyX is acco verify's Ed25519 public key (JWK x) and
+	// VerifyKeyID its kid, when PowerSync checks client tokens.
+	VerifyKeyX, VerifyKeyID string
+}
+
+// syncTable is a published table and the column that identifies its rows
+// to the apps: PowerSync takes each row's id column, and without one every
+// row of the table gets the same (empty) id.
+type syncTable struct{ Name, IDColumn string }
+
+// Select is the sync rule's data query for the table.
+func (t syncTable) Select() string {
+	if t.IDColumn == "" || t.IDColumn == "id" {
+		return "SELECT * FROM " + t.Name
+	}
+	return "SELECT " + t.IDColumn + " AS id, * FROM " + t.Name
 }
 
 type envVar struct{ Name, Value string }
@@ -121,7 +139,11 @@ func newData(env *spec.Environment, in Inputs) (*data, error) {
 		return nil, fmt.Errorf("services.broker: unknown broker %q", s.Broker)
 	}
 	if p := s.PowerSync; p != nil {
-		ps, err := newPowerSync(p, in)
+		flowTables := map[string]bool{spec.DevicesTable: true}
+		if f := env.DataFlow(); f != nil && f.LatestTable != "" {
+			flowTables[f.LatestTable] = true
+		}
+		ps, err := newPowerSync(p, in, flowTables)
 		if err != nil {
 			return nil, err
 		}
@@ -379,7 +401,21 @@ func pgURI(c pgConn, password string, q url.Values) string {
 	return u.String()
 }
 
-func newPowerSync(p *spec.PowerSync, in Inputs) (*powersyncData, error) {
+// syncTables pairs each published table with its id column: device_id for
+// the tables acco creates (devices and the latest positions), id otherwise.
+func syncTables(tables []string, flowTables map[string]bool) []syncTable {
+	out := make([]syncTable, 0, len(tables))
+	for _, t := range tables {
+		st := syncTable{Name: t}
+		if flowTables[t] {
+			st.IDColumn = "device_id"
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+func newPowerSync(p *spec.PowerSync, in Inputs, flowTables map[string]bool) (*powersyncData, error) {
 	if in.PowerSyncAPIToken == "" {
 		return nil, fmt.Errorf("powersync: the API token is needed (sealed in state)")
 	}
@@ -395,11 +431,15 @@ func newPowerSync(p *spec.PowerSync, in Inputs) (*powersyncData, error) {
 		Image:      p.ImageRef(),
 		SSLMode:    orDefault(p.SSLMode, spec.DefaultSSLMode),
 		Port:       intOr(p.Port, spec.DefaultPowerSyncPort),
-		Tables:     append([]string(nil), p.Tables...),
+		Tables:     syncTables(p.Tables, flowTables),
 		ClientAuth: p.ClientAuth,
 		APIToken:   in.PowerSyncAPIToken,
 		SourceURI:  pgURI(src, srcPW, nil),
 		StorageURI: pgURI(sto, stoPW, nil),
+	}
+	if p.ClientAuth != nil && len(in.PowerSyncVerifyKey) == ed25519.PublicKeySize {
+		d.VerifyKeyX = base64.RawURLEncoding.EncodeToString(in.PowerSyncVerifyKey)
+		d.VerifyKeyID = PowerSyncVerifyKeyID
 	}
 	if d.SSLMode != "disable" {
 		d.SourceCA, d.StorageCA = srcDB.CACert, stoDB.CACert

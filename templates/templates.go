@@ -14,6 +14,7 @@ package templates
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/pbkdf2"
 	"crypto/sha256"
@@ -104,6 +105,9 @@ type Inputs struct {
 	EMQXCookie string
 	// PowerSyncAPIToken is PowerSync's admin API token.
 	PowerSyncAPIToken string
+	// PowerSyncVerifyKey is the public key acco verify's client tokens are
+	// signed with, added to PowerSync's client_auth (nil: none).
+	PowerSyncVerifyKey ed25519.PublicKey
 	// MQTTBackendPassword is the backend's MQTT password.
 	MQTTBackendPassword string
 	// MQTTUsers are the rows of the device table (trackers and acco's own
@@ -114,6 +118,10 @@ type Inputs struct {
 	// TLS are the MQTT listeners' certificates by listener name.
 	TLS map[string]TLS
 }
+
+// PowerSyncVerifyKeyID is the kid of acco verify's key in PowerSync's
+// client_auth.
+const PowerSyncVerifyKeyID = "acco-verify"
 
 // MQTTUser is one row of the device table.
 type MQTTUser struct {

@@ -2,6 +2,7 @@ package templates
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"flag"
 	"os"
 	"path/filepath"
@@ -30,6 +31,7 @@ func sampleInputs() Inputs {
 		EMQXCookie:            "cookie-S3CRET",
 		PowerSyncAPIToken:     "token-S3CRET",
 		MQTTBackendPassword:   "mqtt-S3CRET",
+		PowerSyncVerifyKey:    ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)).Public().(ed25519.PublicKey),
 		// Two rows of the device table, as acco device add stores them.
 		MQTTUsers: []MQTTUser{
 			{Name: "t1", Hash: devicecred.Hash{PasswordHash: strings.Repeat("ab", devicecred.KeyLength), Salt: "Qm9uam91ci0x"}},
