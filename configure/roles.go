@@ -69,7 +69,7 @@ func Services(env *spec.Environment, in templates.Inputs, opts ServicesOptions) 
 			dash = spec.DefaultDashboardPort
 		}
 		d.Units = append(d.Units, Unit{Name: templates.UnitEMQX, Enable: true, Health: Health{
-			Port: firstTCPPort(e.Listeners), HTTP: "http://127.0.0.1:" + strconv.Itoa(dash) + "/status", Timeout: timeout,
+			Port: spec.PlainMQTTPort(e.Listeners), HTTP: "http://127.0.0.1:" + strconv.Itoa(dash) + "/status", Timeout: timeout,
 		}})
 		// dashboard.default_password only takes effect at first boot; a
 		// marker (the password's hash) tells when it changed, and the
@@ -82,7 +82,7 @@ func Services(env *spec.Environment, in templates.Inputs, opts ServicesOptions) 
 		})
 	case spec.BrokerMosquitto:
 		d.Packages = append(d.Packages, Package{Name: "mosquitto", Restart: templates.UnitMosquitto})
-		d.Units = append(d.Units, Unit{Name: templates.UnitMosquitto, Enable: true, Health: Health{Port: firstTCPPort(s.Mosquitto.Listeners), Timeout: timeout}})
+		d.Units = append(d.Units, Unit{Name: templates.UnitMosquitto, Enable: true, Health: Health{Port: spec.PlainMQTTPort(s.Mosquitto.Listeners), Timeout: timeout}})
 	}
 
 	if p := s.PowerSync; p != nil && !opts.Offline {
@@ -173,16 +173,6 @@ func ServicesHost(env *spec.Environment, address string) Host {
 		user = i.SSHUser
 	}
 	return Host{Name: env.Services.Host, Address: address, Port: 22, User: user}
-}
-
-func firstTCPPort(ls map[string]*spec.Listener) int {
-	best := 0
-	for _, l := range ls {
-		if l.Type == "tcp" && (best == 0 || l.Port < best) {
-			best = l.Port
-		}
-	}
-	return best
 }
 
 // NewArtifact describes a local .tar.gz to unpack into dir on the host: its

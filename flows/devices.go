@@ -105,7 +105,7 @@ func (d *Devices) Add(ctx context.Context, name string) (*AddedDevice, error) {
 	}
 	f := d.s.Env.DataFlow()
 	out := &AddedDevice{Name: name, Password: pw, Topic: deviceTopic(f.Topic, name)}
-	if p := plainMQTTPort(d.s.Env); p != 0 {
+	if p := spec.PlainMQTTPort(d.s.Env.BrokerListeners()); p != 0 {
 		out.Broker = net.JoinHostPort(d.host.Address, fmt.Sprint(p))
 	}
 	return out, nil
@@ -188,22 +188,4 @@ func deviceTopic(filter, name string) string {
 		}
 	}
 	return filter
-}
-
-// plainMQTTPort is the broker's plain (tcp) MQTT listener port, 0 if none.
-func plainMQTTPort(env *spec.Environment) int {
-	var ls map[string]*spec.Listener
-	switch s := env.Services; {
-	case s.Broker == spec.BrokerEMQX && s.EMQX != nil:
-		ls = s.EMQX.Listeners
-	case s.Broker == spec.BrokerMosquitto && s.Mosquitto != nil:
-		ls = s.Mosquitto.Listeners
-	}
-	best := 0
-	for _, l := range ls {
-		if l != nil && l.Type == "tcp" && (best == 0 || l.Port < best) {
-			best = l.Port
-		}
-	}
-	return best
 }

@@ -37,7 +37,7 @@ func TestPlainMQTTPort(t *testing.T) {
 		env  string
 		want int
 	}{{"local", 1883}, {"test", 1883}, {"prod", 1883}} {
-		if got := plainMQTTPort(loadEnv(t, tc.env)); got != tc.want {
+		if got := spec.PlainMQTTPort(loadEnv(t, tc.env).BrokerListeners()); got != tc.want {
 			t.Errorf("%s: plain MQTT port = %d, want %d", tc.env, got, tc.want)
 		}
 	}

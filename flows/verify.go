@@ -417,15 +417,9 @@ func (v *verifyRun) waitBack(ctx context.Context, conn *configure.SSHConnector, 
 // MQTT listener, or its TLS listener (the certificate checked against the
 // listener's own certificate chain) when it has no plain one.
 func (v *verifyRun) brokerURL(ipv4 string) (string, *tls.Config, error) {
-	if p := plainMQTTPort(v.s.Env); p != 0 {
+	ls := v.s.Env.BrokerListeners()
+	if p := spec.PlainMQTTPort(ls); p != 0 {
 		return "tcp://" + net.JoinHostPort(ipv4, strconv.Itoa(p)), nil, nil
-	}
-	var ls map[string]*spec.Listener
-	switch sv := v.s.Env.Services; {
-	case sv.Broker == spec.BrokerEMQX && sv.EMQX != nil:
-		ls = sv.EMQX.Listeners
-	case sv.Broker == spec.BrokerMosquitto && sv.Mosquitto != nil:
-		ls = sv.Mosquitto.Listeners
 	}
 	for name, l := range ls {
 		if l == nil || l.Type != "ssl" {

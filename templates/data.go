@@ -470,10 +470,10 @@ func newBackend(env *spec.Environment, b *spec.Backend, in Inputs) (*backendData
 	switch env.Services.Broker {
 	case spec.BrokerEMQX:
 		d.After = UnitEMQX
-		mqttPort = firstTCP(env.Services.EMQX.Listeners)
+		mqttPort = spec.PlainMQTTPort(env.Services.EMQX.Listeners)
 	case spec.BrokerMosquitto:
 		d.After = UnitMosquitto
-		mqttPort = firstTCP(env.Services.Mosquitto.Listeners)
+		mqttPort = spec.PlainMQTTPort(env.Services.Mosquitto.Listeners)
 	}
 	if mqttPort != 0 {
 		vars["MQTT_URL"] = "mqtt://127.0.0.1:" + strconv.Itoa(mqttPort)
@@ -508,16 +508,6 @@ func newBackend(env *spec.Environment, b *spec.Backend, in Inputs) (*backendData
 		d.Env = append(d.Env, envVar{Name: k, Value: vars[k]})
 	}
 	return d, nil
-}
-
-func firstTCP(ls map[string]*spec.Listener) int {
-	best := 0
-	for _, l := range ls {
-		if l.Type == "tcp" && (best == 0 || l.Port < best) {
-			best = l.Port
-		}
-	}
-	return best
 }
 
 func orDefault(s, def string) string {

@@ -5,8 +5,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-
-	"github.com/accoreboot/acco/state"
 )
 
 // nosecrets is a test program: `nosecrets STATE FILE...` unseals every
@@ -19,17 +17,7 @@ func nosecrets() int {
 		fmt.Fprintln(os.Stderr, "usage: nosecrets STATE FILE...")
 		return 2
 	}
-	data, err := os.ReadFile(os.Args[1])
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	st, err := state.Decode(data)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	sealer, err := state.NewSealer(os.Getenv("ACCO_STATE_KEY"))
+	st, sealer, err := readSealedState(os.Args[1])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

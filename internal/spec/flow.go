@@ -57,3 +57,27 @@ func (e *Environment) DataFlow() *Flow {
 	}
 	return nil
 }
+
+// BrokerListeners returns the MQTT listeners of the environment's broker
+// (nil when it has none).
+func (e *Environment) BrokerListeners() map[string]*Listener {
+	switch s := e.Services; {
+	case s.Broker == BrokerEMQX && s.EMQX != nil:
+		return s.EMQX.Listeners
+	case s.Broker == BrokerMosquitto && s.Mosquitto != nil:
+		return s.Mosquitto.Listeners
+	}
+	return nil
+}
+
+// PlainMQTTPort is the lowest port of the plain (tcp) listeners in ls, 0
+// when there is none.
+func PlainMQTTPort(ls map[string]*Listener) int {
+	best := 0
+	for _, l := range ls {
+		if l != nil && l.Type == "tcp" && (best == 0 || l.Port < best) {
+			best = l.Port
+		}
+	}
+	return best
+}
