@@ -140,8 +140,9 @@ func (p *planner) planDatabases() {
 		}
 		p.orphan(r, clusterAttrs(c), ok, p.removedReason())
 	}
+	own := p.ownNames(spec.KindDatabase, sortedKeys(p.in.Env.Databases))
 	for _, c := range p.in.Observed.Clusters {
-		name, ok := p.ownName(c.Description)
+		name, ok := own[c.Description]
 		addr := spec.Address(spec.KindDatabase, name)
 		if ok && c.Status != ovhdb.StatusDeleting && p.sweep(addr, seen) {
 			if db := p.in.Env.Databases[name]; db != nil && db.Protect {
