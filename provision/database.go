@@ -74,6 +74,15 @@ func (p *planner) planDatabases() {
 			}
 			before := clusterAttrs(*have)
 			after["host"], after["port"] = before["host"], before["port"]
+			// The CA clients verify the server against: as observed, else
+			// as state has it (a cluster that is not READY shows none).
+			ca := p.in.Observed.CACerts[have.ID]
+			if ca == "" && r != nil && r.ID == have.ID {
+				ca = attrString(r.Attributes, "ca_certificate")
+			}
+			if ca != "" {
+				before["ca_certificate"], after["ca_certificate"] = ca, ca
+			}
 			// What the cloud does not show is as acco made it.
 			for _, k := range []string{"allow_from", "timeout_create", "timeout_update", "timeout_delete"} {
 				before[k] = after[k]
@@ -121,6 +130,8 @@ func (p *planner) planDatabases() {
 				c.Action, c.Reason = Update, fmt.Sprintf("cluster is %s: wait for READY", have.Status)
 			case adopt:
 				c.Action, c.Reason = Read, fmt.Sprintf("found %s in the cloud and not in state: adopt it", cloud)
+			case ca != "" && r != nil && attrString(r.Attributes, "ca_certificate") != ca:
+				c.Action, c.Reason = Read, "record the cluster's CA certificate in state (acco output needs it)"
 			}
 			p.add(c)
 		}
@@ -367,6 +378,12 @@ func (a *applier) updateDatabase(ctx context.Context, c *Change, timeout time.Du
 	live := clusterAttrs(cl)
 	for _, k := range []string{"ip_restrictions", "host", "port", "status", "disk_gb", "backup_time", "maintenance_time"} {
 		attrs[k] = live[k]
+	}
+	switch ca, err := a.cl.DB.CACertificate(ctx, c.ID); {
+	case err == nil:
+		attrs["ca_certificate"] = ca
+	case !errors.Is(err, ovhdb.ErrNotFound):
+		return err
 	}
 	return a.rec.finish(ctx, c.Address, &state.Resource{Address: c.Address, Kind: c.Kind, ID: c.ID, Attributes: attrs, DependsOn: c.DependsOn})
 }
