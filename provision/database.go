@@ -156,8 +156,13 @@ func (p *planner) planDatabases() {
 		name, ok := own[c.Description]
 		addr := spec.Address(spec.KindDatabase, name)
 		if ok && c.Status != ovhdb.StatusDeleting && p.sweep(addr, seen) {
+			// The YAML decides for a database it declares; for one it no
+			// longer does, OVH's deletion protection is what says.
 			if db := p.in.Env.Databases[name]; db != nil && db.Protect {
 				p.fail("database.%s is protected (protect: true): acco will not delete it", name)
+				continue
+			} else if db == nil && c.DeletionProtection != nil && *c.DeletionProtection {
+				p.fail("database.%s is protected (OVH deletion protection is on for %s, which an interrupted apply left): acco will not delete it; lift the protection in the OVH control panel if you mean it", name, c.Description)
 				continue
 			}
 			p.add(Change{Address: addr, Action: Delete, ID: c.ID, Before: clusterAttrs(c), Reason: p.sweepReason()})

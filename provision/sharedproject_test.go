@@ -5,11 +5,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/accoreboot/acco/internal/localcloud"
 	"github.com/accoreboot/acco/internal/spec"
 	"github.com/accoreboot/acco/provision"
 	"github.com/accoreboot/acco/provision/internal/lctest"
+	"github.com/accoreboot/acco/state"
 )
 
 // sibling returns a harness for another environment, named name, in the
@@ -91,4 +93,32 @@ func TestDestroyLeavesAnotherEnvironmentOfTheProject(t *testing.T) {
 		t.Errorf("plan of test-eu after test's destroy: %v, drift %v", actions(p), p.Drift)
 	}
 	t.Logf("left in the project: %s", strings.Join(slices.Sorted(maps.Keys(live)), ", "))
+}
+
+// A cluster found by its whole name that neither the YAML nor state holds
+// (an interrupted apply created it, then the YAML dropped it) is not swept
+// while OVH's deletion protection is on: nothing else says it may go.
+func TestSweepKeepsAProtectedCluster(t *testing.T) {
+	h := newHarness(t, localcloud.Options{})
+	old := *h.env.Databases["main"]
+	old.Protect, old.Users, old.LogicalDatabases = true, nil, nil
+	h.env.Databases["old"] = &old
+	h.apply(h.plan(provision.PlanOptions{}))
+
+	ctx := t.Context()
+	st, etag, err := h.store.Read(ctx, lctest.Env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.RemoveResource("database.old")
+	st.Pending = append(st.Pending, state.Pending{Address: "database.old", Action: "create", Started: time.Now()})
+	if _, err := h.store.Write(ctx, lctest.Env, st, etag); err != nil {
+		t.Fatal(err)
+	}
+	delete(h.env.Databases, "old")
+	for _, opts := range []provision.PlanOptions{{}, {Destroy: true}} {
+		if err := planErr(t, h, opts); err == nil || !strings.Contains(err.Error(), "database.old is protected") {
+			t.Errorf("plan (destroy %v) of a protected cluster left by an interrupted apply: %v", opts.Destroy, err)
+		}
+	}
 }
