@@ -44,13 +44,17 @@ const (
 	consoleEnd   = "-----END SSH HOST KEY KEYS-----"
 )
 
-// ParseConsoleKeys returns the host keys in the last complete cloud-init
+// ParseConsoleKeys returns the host keys in the first complete cloud-init
 // "BEGIN SSH HOST KEY KEYS" block of a console log. Lines may carry a
 // console prefix (a timestamp, a program name) before the key type.
+//
+// The first block is the one cloud-init printed on first boot, before any
+// service or user could write to the console; a block printed later (by a
+// reboot, or forged by anything that writes to /dev/console) never
+// overrides it. A first complete block without a key is no keys at all.
 func ParseConsoleKeys(console string) ([]ssh.PublicKey, error) {
-	var last []ssh.PublicKey
 	var cur []ssh.PublicKey
-	in, found := false, false
+	in := false
 	sc := bufio.NewScanner(strings.NewReader(console))
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
@@ -58,11 +62,11 @@ func ParseConsoleKeys(console string) ([]ssh.PublicKey, error) {
 		switch {
 		case strings.Contains(line, consoleBegin):
 			in, cur = true, nil
-		case strings.Contains(line, consoleEnd):
-			if in {
-				last, found = cur, true
+		case strings.Contains(line, consoleEnd) && in:
+			if len(cur) == 0 {
+				return nil, fmt.Errorf("%w: the first complete host key block on the console holds no key", ErrNoConsoleKeys)
 			}
-			in = false
+			return cur, nil
 		case in:
 			if k := keyInLine(line); k != nil {
 				cur = append(cur, k)
@@ -70,12 +74,9 @@ func ParseConsoleKeys(console string) ([]ssh.PublicKey, error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reading the console: %w", err)
 	}
-	if !found || len(last) == 0 {
-		return nil, ErrNoConsoleKeys
-	}
-	return last, nil
+	return nil, ErrNoConsoleKeys
 }
 
 func keyInLine(line string) ssh.PublicKey {

@@ -360,19 +360,45 @@ func TestSSHTunnel(t *testing.T) {
 	}
 }
 
+// TestParseConsoleKeys: the keys are those of the first complete block
+// cloud-init printed, so nothing printed on the console later (a reboot's
+// block, a service or a user writing a forged block to /dev/console) can
+// override them.
 func TestParseConsoleKeys(t *testing.T) {
 	a, _ := newKey(t)
 	b, _ := newKey(t)
-	// Two boots: the last block wins.
-	console := consoleFor(a.PublicKey()) + "reboot\n" + consoleFor(b.PublicKey())
-	keys, err := ParseConsoleKeys(console)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(keys) != 1 || authorized(keys[0]) != authorized(b.PublicKey()) {
-		t.Errorf("keys = %v", keys)
-	}
-	if _, err := ParseConsoleKeys("no keys here\n" + consoleBegin + "\n"); !errors.Is(err, ErrNoConsoleKeys) {
-		t.Errorf("unterminated block: err = %v", err)
+	forged := "-----BEGIN SSH HOST KEY KEYS-----\n" + authorized(b.PublicKey()) + " root@app\n-----END SSH HOST KEY KEYS-----\n"
+	for _, tc := range []struct {
+		name    string
+		console string
+		want    ssh.PublicKey // nil: ErrNoConsoleKeys
+	}{
+		{name: "one boot", console: consoleFor(a.PublicKey()), want: a.PublicKey()},
+		{name: "two boots: the first block wins", console: consoleFor(a.PublicKey()) + "reboot\n" + consoleFor(b.PublicKey()), want: a.PublicKey()},
+		{name: "a block printed later does not override", console: consoleFor(a.PublicKey()) + "app login: " + forged, want: a.PublicKey()},
+		{name: "an unterminated block before the first complete one", console: "no keys here\n" + consoleBegin + "\n" + consoleFor(a.PublicKey()), want: a.PublicKey()},
+		{name: "an unterminated block", console: "no keys here\n" + consoleBegin + "\n"},
+		{name: "a first block without a key", console: consoleFor() + consoleFor(b.PublicKey())},
+		{name: "no block", console: "Debian GNU/Linux 12 app ttyS0\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			keys, err := ParseConsoleKeys(tc.console)
+			if tc.want == nil {
+				if !errors.Is(err, ErrNoConsoleKeys) {
+					t.Fatalf("keys %v, err %v: want ErrNoConsoleKeys", keys, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(keys) != 1 || authorized(keys[0]) != authorized(tc.want) {
+				var got []string
+				for _, k := range keys {
+					got = append(got, authorized(k))
+				}
+				t.Errorf("keys = %v, want %s", got, authorized(tc.want))
+			}
+		})
 	}
 }

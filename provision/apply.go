@@ -618,7 +618,11 @@ func (r *recorder) finalize(ctx context.Context) error {
 }
 
 // Outputs computes an environment's outputs from its state: each instance's
-// addresses and each database's host, port and URI (never a password).
+// addresses and each database's host, port and URI (never a password). The
+// URI verifies the server (sslmode=verify-full); the CA to verify it with is
+// the database's ca_certificate attribute, which acco output saves to a file
+// of the operator's and names with sslrootcert (a path on one operator's
+// machine has no place in shared state).
 func Outputs(st *state.State) map[string]state.Output {
 	out := map[string]state.Output{}
 	for _, r := range st.Resources {
@@ -637,7 +641,7 @@ func Outputs(st *state.State) map[string]state.Output {
 			}
 			out[r.Address+".host"] = state.Output{Value: host}
 			out[r.Address+".port"] = state.Output{Value: port}
-			out[r.Address+".uri"] = state.Output{Value: fmt.Sprintf("postgresql://%s:%d/defaultdb?sslmode=require", host, port)}
+			out[r.Address+".uri"] = state.Output{Value: fmt.Sprintf("postgresql://%s:%d/defaultdb?sslmode=verify-full", host, port)}
 		}
 	}
 	return out

@@ -74,6 +74,15 @@ func (p *planner) planDatabases() {
 			}
 			before := clusterAttrs(*have)
 			after["host"], after["port"] = before["host"], before["port"]
+			// The CA clients verify the server against: as observed, else
+			// as state has it (a cluster that is not READY shows none).
+			ca := p.in.Observed.CACerts[have.ID]
+			if ca == "" && r != nil && r.ID == have.ID {
+				ca = attrString(r.Attributes, "ca_certificate")
+			}
+			if ca != "" {
+				before["ca_certificate"], after["ca_certificate"] = ca, ca
+			}
 			// What the cloud does not show is as acco made it.
 			for _, k := range []string{"allow_from", "timeout_create", "timeout_update", "timeout_delete"} {
 				before[k] = after[k]
@@ -121,6 +130,8 @@ func (p *planner) planDatabases() {
 				c.Action, c.Reason = Update, fmt.Sprintf("cluster is %s: wait for READY", have.Status)
 			case adopt:
 				c.Action, c.Reason = Read, fmt.Sprintf("found %s in the cloud and not in state: adopt it", cloud)
+			case ca != "" && r != nil && attrString(r.Attributes, "ca_certificate") != ca:
+				c.Action, c.Reason = Read, "record the cluster's CA certificate in state (acco output needs it)"
 			}
 			p.add(c)
 		}
@@ -140,12 +151,18 @@ func (p *planner) planDatabases() {
 		}
 		p.orphan(r, clusterAttrs(c), ok, p.removedReason())
 	}
+	own := p.ownNames(spec.KindDatabase, sortedKeys(p.in.Env.Databases))
 	for _, c := range p.in.Observed.Clusters {
-		name, ok := p.ownName(c.Description)
+		name, ok := own[c.Description]
 		addr := spec.Address(spec.KindDatabase, name)
 		if ok && c.Status != ovhdb.StatusDeleting && p.sweep(addr, seen) {
+			// The YAML decides for a database it declares; for one it no
+			// longer does, OVH's deletion protection is what says.
 			if db := p.in.Env.Databases[name]; db != nil && db.Protect {
 				p.fail("database.%s is protected (protect: true): acco will not delete it", name)
+				continue
+			} else if db == nil && c.DeletionProtection != nil && *c.DeletionProtection {
+				p.fail("database.%s is protected (OVH deletion protection is on for %s, which an interrupted apply left): acco will not delete it; lift the protection in the OVH control panel if you mean it", name, c.Description)
 				continue
 			}
 			p.add(Change{Address: addr, Action: Delete, ID: c.ID, Before: clusterAttrs(c), Reason: p.sweepReason()})
@@ -366,6 +383,12 @@ func (a *applier) updateDatabase(ctx context.Context, c *Change, timeout time.Du
 	live := clusterAttrs(cl)
 	for _, k := range []string{"ip_restrictions", "host", "port", "status", "disk_gb", "backup_time", "maintenance_time"} {
 		attrs[k] = live[k]
+	}
+	switch ca, err := a.cl.DB.CACertificate(ctx, c.ID); {
+	case err == nil:
+		attrs["ca_certificate"] = ca
+	case !errors.Is(err, ovhdb.ErrNotFound):
+		return err
 	}
 	return a.rec.finish(ctx, c.Address, &state.Resource{Address: c.Address, Kind: c.Kind, ID: c.ID, Attributes: attrs, DependsOn: c.DependsOn})
 }

@@ -118,9 +118,11 @@ func (p *planner) planInstances() {
 		seen[r.Address] = true
 	}
 	for _, s := range p.in.Observed.Servers {
-		name, ok := p.ownName(s.Name)
+		// acco's metadata name the environment and the instance: the
+		// whole name must be acco's name for them.
+		name := s.Metadata[MetaName]
 		addr := spec.Address(spec.KindInstance, name)
-		if ok && s.Metadata[MetaEnv] == p.env && s.Metadata[MetaName] == name && p.sweep(addr, seen) {
+		if name != "" && s.Metadata[MetaEnv] == p.env && s.Name == CloudName(p.env, name) && p.sweep(addr, seen) {
 			p.add(Change{Address: addr, Action: Delete, ID: s.ID, Before: p.serverAttrs(s, spec.DefaultNetwork), Reason: p.sweepReason()})
 		}
 	}

@@ -101,8 +101,9 @@ func (p *planner) planKeypairs() {
 		p.orphan(r, keypairAttrs(k.Name, normalizeKey(k.PublicKey)), ok, p.removedReason())
 		seen[r.Address] = true
 	}
+	own := p.ownNames(spec.KindKeypair, sortedKeys(p.in.Env.Keypairs))
 	for _, k := range p.in.Observed.Keypairs {
-		if name, ok := p.ownName(k.Name); ok && p.sweep(spec.Address(spec.KindKeypair, name), seen) {
+		if name, ok := own[k.Name]; ok && p.sweep(spec.Address(spec.KindKeypair, name), seen) {
 			p.add(Change{Address: spec.Address(spec.KindKeypair, name), Action: Delete, ID: k.Name, Before: keypairAttrs(k.Name, normalizeKey(k.PublicKey)), Reason: p.sweepReason()})
 		}
 	}
@@ -138,10 +139,24 @@ func (p *planner) sweepReason() string {
 	return "left by an interrupted apply, no longer in the environment"
 }
 
-// ownName returns NAME for a cloud name acco-<env>-NAME.
-func (p *planner) ownName(cloud string) (string, bool) {
-	name, ok := strings.CutPrefix(cloud, CloudName(p.env, ""))
-	return name, ok && name != ""
+// ownNames returns the names of a kind's resources that this environment
+// may find by name in the cloud, by cloud name (acco-<env>-NAME -> NAME):
+// the ones its YAML declares and the ones an interrupted apply left an
+// intent for. A sweep matches these whole names only, never the prefix
+// acco-<env>-: acco-test-eu-main is environment test-eu's database main as
+// much as it would be test's eu-main, and nothing on a keypair or an OVH
+// database (which carry no tag) says which.
+func (p *planner) ownNames(kind string, declared []string) map[string]string {
+	out := map[string]string{}
+	for _, name := range declared {
+		out[CloudName(p.env, name)] = name
+	}
+	for _, x := range p.st.Pending {
+		if name, ok := strings.CutPrefix(x.Address, kind+"."); ok && name != "" && !strings.Contains(name, ".") {
+			out[CloudName(p.env, name)] = name
+		}
+	}
+	return out
 }
 
 // sortedKeys returns the keys of a map, sorted.

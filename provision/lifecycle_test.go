@@ -81,7 +81,7 @@ func connectHarness(lookup func(string) (string, bool), envDir, stateDir string)
 
 func (h *harness) state() *state.State {
 	h.t.Helper()
-	st, _, err := h.store.Read(h.t.Context(), lctest.Env)
+	st, _, err := h.store.Read(h.t.Context(), h.env.Name)
 	if errors.Is(err, state.ErrNotFound) {
 		return nil
 	}
@@ -93,7 +93,7 @@ func (h *harness) state() *state.State {
 
 func (h *harness) plan(opts provision.PlanOptions) *provision.Plan {
 	h.t.Helper()
-	obs, err := provision.Observe(h.t.Context(), h.cl, lctest.Env)
+	obs, err := provision.Observe(h.t.Context(), h.cl, h.env.Name)
 	if err != nil {
 		h.t.Fatalf("observe: %v", err)
 	}

@@ -32,15 +32,19 @@ type Observed struct {
 	// Users and Databases of acco's clusters, by cluster ID.
 	Users     map[string][]ovhdb.User
 	Databases map[string][]ovhdb.Database
+	// CACerts are the PEM CA certificates of acco's READY clusters, by
+	// cluster ID (public: what clients verify the server against).
+	CACerts map[string]string
 }
 
 // Observe reads the project: one list call per resource type, all in
-// parallel, then the users and databases of the clusters named acco-<env>-*.
+// parallel, then the users and databases of the clusters named acco-<env>-*
+// and the CA certificates of those that are READY.
 // OVH lists only IDs, so each OVH list is one call for the IDs and then
 // reads in parallel: a plan costs about four round trips whatever the number
 // of resources.
 func Observe(ctx context.Context, cl Clients, env string) (*Observed, error) {
-	o := &Observed{Users: map[string][]ovhdb.User{}, Databases: map[string][]ovhdb.Database{}}
+	o := &Observed{Users: map[string][]ovhdb.User{}, Databases: map[string][]ovhdb.Database{}, CACerts: map[string]string{}}
 	err := parallel(ctx, 0,
 		func(ctx context.Context) (err error) { o.Flavors, err = cl.Compute.ListFlavors(ctx); return },
 		func(ctx context.Context) (err error) { o.Images, err = cl.Image.ListImages(ctx); return },
@@ -83,6 +87,21 @@ func Observe(ctx context.Context, cl Clients, env string) (*Observed, error) {
 			o.Databases[id] = dbs
 			return nil
 		})
+		if c.Status == ovhdb.StatusReady {
+			fns = append(fns, func(ctx context.Context) error {
+				ca, err := cl.DB.CACertificate(ctx, id)
+				if errors.Is(err, ovhdb.ErrNotFound) {
+					return nil // none offered: the plan records none
+				}
+				if err != nil {
+					return err
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				o.CACerts[id] = ca
+				return nil
+			})
+		}
 	}
 	if err := parallel(ctx, 4, fns...); err != nil {
 		return nil, err

@@ -35,8 +35,9 @@ type JSONPlan struct {
 	Summary       Summary      `json:"summary"`
 }
 
-// hiddenAttrs are attributes kept for apply but not shown.
-var hiddenAttrs = []string{"rule_descriptions"}
+// hiddenAttrs are attributes kept for apply but not shown: a database's
+// CA certificate is public, but a PEM block says nothing to read in a plan.
+var hiddenAttrs = []string{"rule_descriptions", "ca_certificate"}
 
 // sensitiveAttrs are attributes whose values are always masked.
 var sensitiveAttrs = []string{"password"}

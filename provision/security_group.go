@@ -138,17 +138,34 @@ func (p *planner) planSecurityGroups() {
 		p.orphan(r, groupAttrs(g), ok, p.removedReason())
 		seen[r.Address] = true
 	}
+	own := p.ownNames(spec.KindSecurityGroup, sortedKeys(p.in.Env.SecurityGroups))
 	for _, g := range p.in.Observed.SecurityGroups {
-		// A group without acco's tags may be one whose tagging was
-		// interrupted, so the exact name is what counts; a group tagged
-		// for another environment never is.
-		if slices.ContainsFunc(g.Tags, func(t string) bool { return strings.HasPrefix(t, "acco-env=") && t != "acco-env="+p.env }) {
-			continue
+		// A group tagged for this environment is its own whatever its
+		// name; one tagged for another environment never is. A group
+		// without acco's tags may be one whose tagging was interrupted,
+		// so its whole name is what counts.
+		name, ok := own[g.Name]
+		switch tag := envTag(g.Tags); {
+		case tag == p.env:
+			name, ok = strings.CutPrefix(g.Name, CloudName(p.env, ""))
+			ok = ok && name != ""
+		case tag != "":
+			ok = false
 		}
-		if name, ok := p.ownName(g.Name); ok && p.sweep(spec.Address(spec.KindSecurityGroup, name), seen) {
+		if ok && p.sweep(spec.Address(spec.KindSecurityGroup, name), seen) {
 			p.add(Change{Address: spec.Address(spec.KindSecurityGroup, name), Action: Delete, ID: g.ID, Before: groupAttrs(g), Reason: p.sweepReason()})
 		}
 	}
+}
+
+// envTag returns the environment a group's acco-env=ENV tag names, or "".
+func envTag(tags []string) string {
+	for _, t := range tags {
+		if env, ok := strings.CutPrefix(t, "acco-env="); ok {
+			return env
+		}
+	}
+	return ""
 }
 
 // findGroup looks a group up by the ID in state, then by its name.

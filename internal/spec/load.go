@@ -27,7 +27,9 @@ const maxLocateLines = 50
 // Load reads dir/defaults.yaml and dir/<env>.yaml, merges them (the
 // environment's file on top), decodes the result strictly, expands ${VAR} in
 // the keys that allow it with lookup (nil means no variable is set), fills
-// defaults and runs Validate.
+// defaults and runs Validate. It also reads the project of the other
+// environment files of dir and refuses one that shares the project under a
+// name whose resource names can collide with env's (see checkSharedProject).
 //
 // On any problem it returns a nil Environment and an error; problems in the
 // YAML are an ErrorList naming file:line:column and the key path. An unknown
@@ -102,7 +104,14 @@ func load(fsys fs.FS, dir, env string, lookup func(string) (string, bool)) (*Env
 	if err != nil {
 		return nil, ErrorList{{File: envFile, Message: "cannot read: " + errorText(err), Err: err}}
 	}
-	return loadSources(dir, env, defSrc, envSrc, lookup)
+	e, err := loadSources(dir, env, defSrc, envSrc, lookup)
+	if err != nil {
+		return nil, err
+	}
+	if errs := checkSharedProject(fsys, dir, e); len(errs) > 0 {
+		return nil, errs
+	}
+	return e, nil
 }
 
 // loadSources is Load on the contents of the two files; dir only names them.
