@@ -15,6 +15,8 @@ type bootstrapResult struct {
 	Envs     []string              `json:"envs"`
 	Changed  bool                  `json:"changed"`
 	Report   state.BootstrapReport `json:"report"`
+
+	source string // where Location comes from: --state, ACCO_STATE or the YAML
 }
 
 func (a *app) bootstrapCommand() *cobra.Command {
@@ -38,7 +40,7 @@ environments (all of them unless ENV is given), or from --state / ACCO_STATE.`,
 			for _, t := range targets {
 				blob, err := state.OpenBlob(ctx, t.Location)
 				if err != nil {
-					return fmt.Errorf("open state at %s: %w", redactURL(t.Location), err)
+					return fmt.Errorf("open state at %s (from %s): %w", redactURL(t.Location), t.source, err)
 				}
 				ensurer, ok := blob.(state.Bootstrapper)
 				if !ok {
@@ -68,11 +70,11 @@ environments (all of them unless ENV is given), or from --state / ACCO_STATE.`,
 // bootstrapTargets lists the distinct state locations to bootstrap.
 func (a *app) bootstrapTargets(names []string) ([]bootstrapResult, error) {
 	if a.stateURL != "" || a.getenv("ACCO_STATE") != "" {
-		loc, _, err := a.stateLocation(nil)
+		loc, source, err := a.stateLocation(nil)
 		if err != nil {
 			return nil, err
 		}
-		return []bootstrapResult{{Location: loc, Envs: names}}, nil
+		return []bootstrapResult{{Location: loc, Envs: names, source: source}}, nil
 	}
 	if len(names) == 0 {
 		all, err := spec.Names(a.envDir)
@@ -88,7 +90,7 @@ func (a *app) bootstrapTargets(names []string) ([]bootstrapResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		loc, _, err := a.stateLocation(env)
+		loc, source, err := a.stateLocation(env)
 		if err != nil {
 			return nil, err
 		}
@@ -97,7 +99,7 @@ func (a *app) bootstrapTargets(names []string) ([]bootstrapResult, error) {
 			continue
 		}
 		index[loc] = len(out)
-		out = append(out, bootstrapResult{Location: loc, Envs: []string{name}})
+		out = append(out, bootstrapResult{Location: loc, Envs: []string{name}, source: source})
 	}
 	return out, nil
 }
