@@ -27,7 +27,9 @@
 //     write whose answer was lost and which the client retried (the retry
 //     then fails its precondition) is recognised as the caller's own.
 //   - Secrets kept in state are sealed with a [Sealer] (AES-256-GCM under a
-//     key given by the operator) and never stored in clear text.
+//     key of 32 random bytes given by the operator) and never stored in
+//     clear text. A sealed value is bound to its environment, the state's
+//     lineage and its address ([Sealer.For]).
 //
 // # Backends
 //
