@@ -36,7 +36,8 @@
 // Both backends implement [Blob], a tiny object store with conditional
 // writes. [S3Blob] relies on the server's If-Match / If-None-Match support
 // (OVH Object Storage documents both for PutObject, and If-Match for
-// DeleteObject). [DirBlob] makes its conditional writes atomic with an
+// DeleteObject); [S3Blob.CheckConditionalWrites] checks that a bucket
+// honours them, and acco bootstrap and acco init refuse one that does not. [DirBlob] makes its conditional writes atomic with an
 // exclusive flock held during check and write, so it is safe for several
 // processes on one machine (Unix only), not for a shared network file
 // system.

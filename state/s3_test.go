@@ -1,6 +1,9 @@
 package state_test
 
 import (
+	"bytes"
+	"crypto/md5"
+	"encoding/base64"
 	"errors"
 	"io"
 	"net"
@@ -11,6 +14,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -325,3 +329,178 @@ func TestS3SendsBareETags(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// dropConditions serves h as a server that ignores some conditional
+// headers: it removes them from each request before h sees it.
+func dropConditions(h http.Handler, headers ...string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, name := range headers {
+			r.Header.Del(name)
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func TestS3CheckConditionalWrites(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		drop    []string
+		wantErr string // "" for none
+	}{
+		{"Honoured", nil, ""},
+		{"IgnoresIfNoneMatch", []string{"If-None-Match"}, "If-None-Match"},
+		{"IgnoresIfMatch", []string{"If-Match"}, "If-Match"},
+		{"IgnoresBoth", []string{"If-None-Match", "If-Match"}, "If-None-Match"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			backend := s3mem.New()
+			srv := httptest.NewServer(dropConditions(gofakes3.New(backend, gofakes3.WithAutoBucket(false)).Server(), tc.drop...))
+			t.Cleanup(srv.Close)
+			f := &fakeS3{backend: backend, url: srv.URL}
+			b := f.blob(t, "acco-state", nil)
+			if _, err := b.EnsureBucket(ctx); err != nil {
+				t.Fatal(err)
+			}
+			err := b.CheckConditionalWrites(ctx)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("CheckConditionalWrites: %v", err)
+			case tc.wantErr != "" && (!errors.Is(err, state.ErrNoConditionalWrites) || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("CheckConditionalWrites: got %v, want ErrNoConditionalWrites naming %s", err, tc.wantErr)
+			case err != nil && !strings.Contains(err.Error(), "lock"):
+				t.Errorf("error %q does not say why acco needs conditional writes", err)
+			}
+			// The probe leaves nothing behind, not even old versions.
+			versions, err := f.client().ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: aws.String("acco-state")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range versions.Versions {
+				if k := aws.ToString(v.Key); k != state.MarkerKey {
+					t.Errorf("left behind: version %s of %s", aws.ToString(v.VersionId), k)
+				}
+			}
+			for _, m := range versions.DeleteMarkers {
+				t.Errorf("left behind: delete marker of %s", aws.ToString(m.Key))
+			}
+		})
+	}
+}
+
+func TestDirCheckConditionalWrites(t *testing.T) {
+	b := newDirBlob(t)
+	if err := b.(state.ConditionalChecker).CheckConditionalWrites(t.Context()); err != nil {
+		t.Fatalf("CheckConditionalWrites: %v", err)
+	}
+	if keys, err := b.List(t.Context(), ""); err != nil || len(keys) != 1 || keys[0] != state.MarkerKey {
+		t.Errorf("after the probe: keys %q, %v; want the marker only", keys, err)
+	}
+}
+
+// sentRequest is what a recording transport saw of one request.
+type sentRequest struct {
+	method, path, query string
+	header              http.Header
+	body                []byte
+}
+
+// recorder is a RoundTripper that keeps a copy of every request.
+type recorder struct {
+	base http.RoundTripper
+	mu   sync.Mutex
+	reqs []sentRequest
+}
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	var body []byte
+	if req.Body != nil {
+		var err error
+		if body, err = io.ReadAll(req.Body); err != nil {
+			return nil, err
+		}
+		_ = req.Body.Close()
+		req.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	r.mu.Lock()
+	r.reqs = append(r.reqs, sentRequest{req.Method, req.URL.Path, req.URL.RawQuery, req.Header.Clone(), body})
+	r.mu.Unlock()
+	return r.base.RoundTrip(req)
+}
+
+// TestS3SendsNoChecksumHeaders records, over TLS as with OVH, the headers
+// of every request acco's S3 calls make, and checks that none carries the
+// SDK's flexible checksums (x-amz-checksum-*, x-amz-sdk-checksum-algorithm,
+// streaming trailers), which OVH has refused. PutBucketVersioning, for
+// which S3 requires an integrity check, carries Content-MD5 instead.
+func TestS3SendsNoChecksumHeaders(t *testing.T) {
+	ctx := t.Context()
+	backend := s3mem.New()
+	srv := httptest.NewTLSServer(gofakes3.New(backend, gofakes3.WithAutoBucket(false)).Server())
+	t.Cleanup(srv.Close)
+	rec := &recorder{base: srv.Client().Transport}
+	b, err := state.NewS3Blob(ctx, state.S3Config{
+		Bucket: "acco-state", Region: testRegion, Endpoint: srv.URL, PathStyle: true,
+		HTTPClient: &http.Client{Transport: rec}, Credentials: testCredentials(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Every kind of call acco makes: bootstrap (HeadBucket, CreateBucket,
+	// marker, versioning), the probe, state writes and reads, locks, list.
+	if _, err := b.EnsureBucket(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.CheckConditionalWrites(ctx); err != nil {
+		t.Fatal(err)
+	}
+	store := state.NewStore(b)
+	st := state.New("test", "dev")
+	etag, err := store.Write(ctx, "test", st, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Write(ctx, "test", st, etag); err != nil {
+		t.Fatal(err)
+	}
+	lease, err := state.NewLocker(b).Lock(ctx, "test", state.LockInfo{Operation: "apply"}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lease.Renew(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := lease.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.List(ctx, "test/"); err != nil {
+		t.Fatal(err)
+	}
+
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	versioning := 0
+	for _, r := range rec.reqs {
+		what := r.method + " " + r.path + "?" + r.query
+		for name, values := range r.header {
+			h := strings.ToLower(name)
+			if strings.HasPrefix(h, "x-amz-checksum-") || h == "x-amz-sdk-checksum-algorithm" || h == "x-amz-trailer" {
+				t.Errorf("%s sends %s: %s", what, name, values)
+			}
+		}
+		if v := r.header.Get("X-Amz-Content-Sha256"); strings.HasPrefix(v, "STREAMING-") {
+			t.Errorf("%s sends x-amz-content-sha256: %s", what, v)
+		}
+		if r.method == http.MethodPut && strings.Contains(r.query, "versioning") {
+			versioning++
+			sum := md5.Sum(r.body)
+			if got, want := r.header.Get("Content-Md5"), base64.StdEncoding.EncodeToString(sum[:]); got != want {
+				t.Errorf("%s: Content-MD5 %q, want %q", what, got, want)
+			}
+		}
+	}
+	if versioning != 1 {
+		t.Errorf("PutBucketVersioning sent %d times, want 1", versioning)
+	}
+}
