@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -41,6 +43,35 @@ type S3Config struct {
 	// Credentials, if set, replace the default chain (AWS_ACCESS_KEY_ID and
 	// AWS_SECRET_ACCESS_KEY, shared credentials files).
 	Credentials aws.CredentialsProvider
+	// ResponseHeaderTimeout is how long each attempt waits for the
+	// server's answer once the request is sent; 0 means 30s. It applies
+	// unless HTTPClient is set.
+	ResponseHeaderTimeout time.Duration
+}
+
+// Deadlines of each HTTP attempt to S3 (the SDK retries a failed attempt
+// a few times), so that a server that stops answering cannot hold acco.
+const (
+	s3ConnectTimeout        = 10 * time.Second
+	s3TLSHandshakeTimeout   = 10 * time.Second
+	s3ResponseHeaderTimeout = 30 * time.Second
+	s3AttemptTimeout        = time.Minute
+)
+
+// s3HTTPClient is the SDK's HTTP client with a deadline on each step of an
+// attempt: connect, TLS handshake, response headers, and the whole
+// attempt. It remains the SDK's buildable client, so AWS_CA_BUNDLE applies.
+func s3HTTPClient(headerTimeout time.Duration) *awshttp.BuildableClient {
+	if headerTimeout <= 0 {
+		headerTimeout = s3ResponseHeaderTimeout
+	}
+	return awshttp.NewBuildableClient().
+		WithDialerOptions(func(d *net.Dialer) { d.Timeout = s3ConnectTimeout }).
+		WithTransportOptions(func(tr *http.Transport) {
+			tr.TLSHandshakeTimeout = s3TLSHandshakeTimeout
+			tr.ResponseHeaderTimeout = headerTimeout
+		}).
+		WithTimeout(max(s3AttemptTimeout, 2*headerTimeout))
 }
 
 // S3Blob is a Blob over an S3 bucket, using the server's conditional
@@ -91,6 +122,9 @@ func NewS3Blob(ctx context.Context, cfg S3Config) (*S3Blob, error) {
 		// acco does not run with EC2 instance roles; asking the metadata
 		// service would only add a slow failure (OpenStack has one too).
 		config.WithEC2IMDSClientEnableState(imds.ClientDisabled),
+	}
+	if cfg.HTTPClient == nil {
+		opts = append(opts, config.WithHTTPClient(s3HTTPClient(cfg.ResponseHeaderTimeout)))
 	}
 	if cfg.Region != "" {
 		opts = append(opts, config.WithRegion(cfg.Region))

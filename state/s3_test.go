@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -502,5 +503,100 @@ func TestS3SendsNoChecksumHeaders(t *testing.T) {
 	}
 	if versioning != 1 {
 		t.Errorf("PutBucketVersioning sent %d times, want 1", versioning)
+	}
+}
+
+// hangingS3 is gofakes3 behind a switch: once hung, every request waits
+// without an answer until the client gives up (or the test ends), as an S3
+// endpoint behind a broken link does.
+type hangingS3 struct {
+	*fakeS3
+	hung    atomic.Bool
+	unblock chan struct{}
+}
+
+func newHangingS3(t *testing.T) *hangingS3 {
+	t.Helper()
+	backend := s3mem.New()
+	h := &hangingS3{unblock: make(chan struct{})}
+	fake := gofakes3.New(backend, gofakes3.WithAutoBucket(false)).Server()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h.hung.Load() {
+			select {
+			case <-r.Context().Done():
+			case <-h.unblock:
+			}
+			return
+		}
+		fake.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(h.unblock) }) // runs first: frees the waiting handlers
+	h.fakeS3 = &fakeS3{backend: backend, url: srv.URL}
+	return h
+}
+
+// TestKeepAliveGivesUpBeforeExpiryWhenS3Hangs: when S3 stops answering,
+// each renewal gives up at its deadline, and the lease is declared lost
+// while it is still valid (less than one renew interval left), so that
+// the holder stops starting cloud operations before anyone else may take
+// the lock.
+func TestKeepAliveGivesUpBeforeExpiryWhenS3Hangs(t *testing.T) {
+	ctx := t.Context()
+	s3 := newHangingS3(t)
+	b := s3.blob(t, "acco-state", nil)
+	if _, err := b.EnsureBucket(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A 3s lease renewed every 1s (a third): lost at the latest when 1s is
+	// left, 2s after the last renewal.
+	lease, err := state.NewLocker(b).Lock(ctx, "test", state.LockInfo{Operation: "apply"}, 3*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expires := lease.Info().Expires
+	stop := lease.KeepAlive(ctx)
+	defer stop()
+	s3.hung.Store(true)
+
+	select {
+	case <-lease.Lost():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the lease was not declared lost while S3 hangs")
+	}
+	if now := time.Now(); !now.Before(expires) {
+		t.Errorf("declared lost at %s, after the lease expired (%s): another operator may already hold the lock", now.Format(time.RFC3339Nano), expires.Format(time.RFC3339Nano))
+	}
+	if err := lease.Err(); !errors.Is(err, state.ErrLockLost) || !strings.Contains(err.Error(), "renew") {
+		t.Errorf("Err = %v, want ErrLockLost saying the lease could not be renewed", err)
+	}
+	stop() // returns although S3 still hangs
+}
+
+// TestS3HungServerTimesOut: without an HTTP client of the caller's, each
+// attempt has deadlines, so a server that stops answering gives an error
+// rather than a call that never returns.
+func TestS3HungServerTimesOut(t *testing.T) {
+	s3 := newHangingS3(t)
+	s3.hung.Store(true)
+	b, err := state.NewS3Blob(t.Context(), state.S3Config{
+		Bucket: "acco-state", Region: testRegion, Endpoint: s3.url, PathStyle: true,
+		Credentials: testCredentials(), ResponseHeaderTimeout: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := b.Get(t.Context(), "test/state.json")
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		if err == nil || errors.Is(err, state.ErrNotFound) {
+			t.Fatalf("Get from a hung server: got %v, want a timeout", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Get from a hung server did not return")
 	}
 }
