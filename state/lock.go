@@ -108,7 +108,8 @@ func WithClock(now func() time.Time) LockerOption {
 }
 
 // WithRenewInterval sets how often Lease.KeepAlive renews; the default is
-// a third of the lease's ttl.
+// a third of the lease's ttl. It must be well below the ttl: KeepAlive
+// declares the lease lost once less than one interval of it is left.
 func WithRenewInterval(d time.Duration) LockerOption {
 	return func(l *Locker) { l.renew = d }
 }
