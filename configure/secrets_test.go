@@ -11,11 +11,11 @@ import (
 
 func testSealer(t *testing.T) *state.Sealer {
 	t.Helper()
-	s, err := state.NewSealer("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+	s, err := state.NewSealer("8nQ/IiUhDnPlZcSCguaw/0fRDv0E0zs8sVpo+yuBSok=")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return s.For("test", "test-lineage")
 }
 
 func TestServiceSecretsGeneratedOnceAndSealed(t *testing.T) {

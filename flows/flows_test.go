@@ -75,7 +75,7 @@ func TestOpenNeedsTheStateKeyAndState(t *testing.T) {
 	if !errors.As(err, &h) || !strings.Contains(err.Error(), "ACCO_STATE_KEY") {
 		t.Fatalf("without a key: %v", err)
 	}
-	sealer, err := state.NewSealer("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+	sealer, err := state.NewSealer("8nQ/IiUhDnPlZcSCguaw/0fRDv0E0zs8sVpo+yuBSok=")
 	if err != nil {
 		t.Fatal(err)
 	}

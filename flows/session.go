@@ -48,6 +48,8 @@ func Open(ctx context.Context, env *spec.Environment, store *state.Store, sealer
 	if err != nil {
 		return nil, fmt.Errorf("reading the state of %s: %w", env.Name, err)
 	}
+	// Sealed values are bound to the environment and the state's lineage.
+	s.Sealer = sealer.For(s.State.Env, s.State.Lineage)
 	return s, nil
 }
 

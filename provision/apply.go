@@ -174,6 +174,8 @@ func Apply(ctx context.Context, cl Clients, store *state.Store, plan *Plan, opts
 	if opts.AccoVersion != "" {
 		st.AccoVersion = opts.AccoVersion
 	}
+	// Sealed values are bound to the environment and the state's lineage.
+	opts.Sealer = opts.Sealer.For(plan.Env, st.Lineage)
 	a := &applier{cl: cl, env: plan.Env, opts: opts, plan: plan, results: map[string]*Result{},
 		rec: &recorder{store: store, env: plan.Env, st: st, etag: etag, status: map[string]string{}}}
 	if opts.Sealer == nil {

@@ -127,7 +127,7 @@ func TestPlanRendering(t *testing.T) {
 		if sealed == "" {
 			continue
 		}
-		pw, err := h.sealer.Open(sealed, r.Address+"/password")
+		pw, err := h.sealer.For(st.Env, st.Lineage).Open(sealed, r.Address+"/password")
 		if err != nil {
 			t.Fatal(err)
 		}

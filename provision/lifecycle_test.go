@@ -175,7 +175,7 @@ func runLifecycle(t *testing.T, h *harness) {
 		sealed := r.Secrets["password"]
 		if !state.IsSealed(sealed) {
 			t.Errorf("password of %s not sealed: %q", u, sealed)
-		} else if pw, err := h.sealer.Open(sealed, "database_user.main."+u+"/password"); err != nil || pw == "" {
+		} else if pw, err := h.sealer.For(st.Env, st.Lineage).Open(sealed, "database_user.main."+u+"/password"); err != nil || pw == "" {
 			t.Errorf("password of %s does not open: %v", u, err)
 		}
 	}

@@ -3,6 +3,7 @@ package state
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"path"
 	"path/filepath"
@@ -156,7 +157,8 @@ func checkKey(key string) error {
 //
 // For s3, endpoint, region and path_style are optional (the AWS defaults
 // apply), and credentials come from the usual AWS sources (the
-// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY variables, shared files).
+// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY variables, shared files). An
+// http endpoint is refused unless PlainHTTPAllowed its host.
 func OpenBlob(ctx context.Context, rawURL string) (Blob, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -203,6 +205,9 @@ func parseS3URL(u *url.URL) (S3Config, error) {
 			if err != nil || (eu.Scheme != "https" && eu.Scheme != "http") || eu.Host == "" {
 				return cfg, fmt.Errorf("endpoint %q: want an http(s) URL such as https://s3.gra.io.cloud.ovh.net", v)
 			}
+			if eu.Scheme == "http" && !PlainHTTPAllowed(eu.Hostname()) {
+				return cfg, fmt.Errorf("endpoint %s uses plain http: state, locks and sealed secrets travel over https except to a server on this machine (localhost, 127.0.0.0/8, ::1); write https://%s", v, eu.Host)
+			}
 			cfg.Endpoint = v
 		case "region":
 			cfg.Region = v
@@ -217,6 +222,18 @@ func parseS3URL(u *url.URL) (S3Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+// PlainHTTPAllowed reports whether an S3 endpoint on host may be reached
+// over plain http: only a server on this machine (localhost, 127.0.0.0/8,
+// ::1) may, every other one needs https. It is the one rule for endpoints
+// given in the YAML (state.endpoint), with --state and in ACCO_STATE.
+func PlainHTTPAllowed(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
 }
 
 func parseFileURL(u *url.URL) (string, error) {

@@ -22,6 +22,15 @@ func TestOpenBlob(t *testing.T) {
 		{"s3://b?region=gra&colour=blue", "", `unknown parameter "colour"`},
 		{"s3://b?region=gra&path_style=maybe", "", "path_style"},
 		{"s3://b?region=gra&endpoint=s3.gra.io.cloud.ovh.net", "", "endpoint"},
+		// Plain http only to this machine, as in the YAML (state.endpoint).
+		{"s3://b?region=gra&endpoint=http://127.0.0.1:9000", "*state.S3Blob", ""},
+		{"s3://b?region=gra&endpoint=http://127.3.2.1:9000", "*state.S3Blob", ""},
+		{"s3://b?region=gra&endpoint=http://localhost:9000", "*state.S3Blob", ""},
+		{"s3://b?region=gra&endpoint=http://[::1]:9000", "*state.S3Blob", ""},
+		{"s3://b?region=gra&endpoint=http://s3.gra.io.cloud.ovh.net", "", "plain http"},
+		{"s3://b?region=gra&endpoint=http://10.0.0.5:9000", "", "plain http"},
+		{"s3://b?region=gra&endpoint=http://localhost.example.com", "", "plain http"},
+		{"s3://b?region=gra&endpoint=http://[::ffff:10.0.0.5]:9000", "", "plain http"},
 		{"s3://b?region=gra&region=sbg", "", "given 2 times"},
 		{"s3://key:secret@b?region=gra", "", "credentials do not belong"},
 		{"file://relative/dir", "", "want file:///ABSOLUTE/DIR"},
@@ -46,6 +55,30 @@ func TestOpenBlob(t *testing.T) {
 				t.Errorf("OpenBlob = %s, want %s", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestPlainHTTPAllowed(t *testing.T) {
+	for _, tc := range []struct {
+		host string
+		want bool
+	}{
+		{"localhost", true},
+		{"LocalHost", true},
+		{"127.0.0.1", true},
+		{"127.255.0.9", true},
+		{"::1", true},
+		{"::ffff:127.0.0.1", true},
+		{"", false},
+		{"localhost.example.com", false},
+		{"10.0.0.1", false},
+		{"0.0.0.0", false},
+		{"s3.gra.io.cloud.ovh.net", false},
+		{"fe80::1", false},
+	} {
+		if got := state.PlainHTTPAllowed(tc.host); got != tc.want {
+			t.Errorf("PlainHTTPAllowed(%q) = %v, want %v", tc.host, got, tc.want)
+		}
 	}
 }
 

@@ -358,6 +358,20 @@ func (d *DirBlob) EnsureBucket(ctx context.Context) (BootstrapReport, error) {
 	return rep, nil
 }
 
+// CheckConditionalWrites implements ConditionalChecker. A DirBlob enforces
+// the conditions itself, so this checks acco's own code and the file
+// system's locking.
+func (d *DirBlob) CheckConditionalWrites(ctx context.Context) error {
+	return probeConditionalWrites(ctx, d, func(ctx context.Context, key string) error {
+		if err := d.Delete(ctx, key, ""); err != nil {
+			return err
+		}
+		// The directory of the probe objects, when it is empty now.
+		_ = os.Remove(filepath.Dir(d.path(key)))
+		return nil
+	})
+}
+
 // markerBody is the content of MarkerKey.
 func markerBody(now time.Time) []byte {
 	b, _ := json.MarshalIndent(struct {

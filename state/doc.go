@@ -27,14 +27,17 @@
 //     write whose answer was lost and which the client retried (the retry
 //     then fails its precondition) is recognised as the caller's own.
 //   - Secrets kept in state are sealed with a [Sealer] (AES-256-GCM under a
-//     key given by the operator) and never stored in clear text.
+//     key of 32 random bytes given by the operator) and never stored in
+//     clear text. A sealed value is bound to its environment, the state's
+//     lineage and its address ([Sealer.For]).
 //
 // # Backends
 //
 // Both backends implement [Blob], a tiny object store with conditional
 // writes. [S3Blob] relies on the server's If-Match / If-None-Match support
 // (OVH Object Storage documents both for PutObject, and If-Match for
-// DeleteObject). [DirBlob] makes its conditional writes atomic with an
+// DeleteObject); [S3Blob.CheckConditionalWrites] checks that a bucket
+// honours them, and acco bootstrap and acco init refuse one that does not. [DirBlob] makes its conditional writes atomic with an
 // exclusive flock held during check and write, so it is safe for several
 // processes on one machine (Unix only), not for a shared network file
 // system.

@@ -34,6 +34,10 @@ var (
 	// ErrForeignBucket means the bucket (or directory) meant for acco's
 	// state exists and was not created by acco.
 	ErrForeignBucket = errors.New("bucket not created by acco")
+	// ErrNoConditionalWrites means the store does not honour conditional
+	// writes (If-None-Match: *, If-Match), on which locks and state writes
+	// rely: it cannot hold acco's state safely.
+	ErrNoConditionalWrites = errors.New("the store does not honour conditional writes")
 	// ErrUnseal means a sealed secret could not be opened: wrong key, or
 	// the value was altered or sealed for another place.
 	ErrUnseal = errors.New("cannot open sealed value")

@@ -108,7 +108,8 @@ func WithClock(now func() time.Time) LockerOption {
 }
 
 // WithRenewInterval sets how often Lease.KeepAlive renews; the default is
-// a third of the lease's ttl.
+// a third of the lease's ttl. It must be well below the ttl: KeepAlive
+// declares the lease lost once less than one interval of it is left.
 func WithRenewInterval(d time.Duration) LockerOption {
 	return func(l *Locker) { l.renew = d }
 }
@@ -307,6 +308,7 @@ type Lease struct {
 
 	lost     chan struct{}
 	lostOnce sync.Once
+	lostErr  error // why the lease is lost; written before lost is closed
 }
 
 // Info returns the lock as last written.
@@ -320,10 +322,29 @@ func (l *Lease) Info() LockInfo {
 func (l *Lease) TookOver() *LockInfo { return l.tookOver }
 
 // Lost returns a channel closed when the lease is found lost: taken over
-// or broken by someone else, or expired while renewals failed.
+// or broken by someone else, or about to expire because renewals failed
+// (see KeepAlive). Once it is closed the holder must not start new work
+// under the lock; Err says why.
 func (l *Lease) Lost() <-chan struct{} { return l.lost }
 
-func (l *Lease) markLost() { l.lostOnce.Do(func() { close(l.lost) }) }
+// Err returns nil while the lease is held, and once Lost is closed an
+// error wrapping ErrLockLost that says why.
+func (l *Lease) Err() error {
+	select {
+	case <-l.lost:
+		return l.lostErr
+	default:
+		return nil
+	}
+}
+
+// markLost records why the lease is lost and closes Lost (once).
+func (l *Lease) markLost(err error) {
+	l.lostOnce.Do(func() {
+		l.lostErr = err
+		close(l.lost)
+	})
+}
 
 // Renew pushes the lease's expiry to now plus its ttl, if the lock is still
 // this lease's (If-Match on its ETag). When it is not, the error wraps
@@ -360,8 +381,7 @@ func (l *Lease) Renew(ctx context.Context) error {
 func (l *Lease) checkOwnLocked(ctx context.Context) error {
 	data, etag, err := l.locker.blob.Get(ctx, l.key)
 	if errors.Is(err, ErrNotFound) {
-		l.markLost()
-		return fmt.Errorf("the lock was broken: %w", ErrLockLost)
+		return l.lostLocked(fmt.Errorf("the lock %s of %s was broken: %w", l.info.ID, l.env, ErrLockLost))
 	}
 	if err != nil {
 		return err
@@ -371,53 +391,43 @@ func (l *Lease) checkOwnLocked(ctx context.Context) error {
 		l.info, l.etag = held.LockInfo, etag
 		return nil
 	}
-	l.markLost()
 	if err != nil {
-		return fmt.Errorf("the lock was replaced by something unreadable: %w", ErrLockLost)
+		return l.lostLocked(fmt.Errorf("the lock %s of %s was replaced by something unreadable: %w", l.info.ID, l.env, ErrLockLost))
 	}
-	return fmt.Errorf("the lock is now held by %s (%s, id %s): %w", held.Who, held.Operation, held.ID, ErrLockLost)
+	return l.lostLocked(fmt.Errorf("the lock %s of %s was taken: it is now held by %s (%s, id %s): %w", l.info.ID, l.env, held.Who, held.Operation, held.ID, ErrLockLost))
+}
+
+// lostLocked marks the lease lost because of err and returns err.
+func (l *Lease) lostLocked(err error) error {
+	l.markLost(err)
+	return err
 }
 
 // KeepAlive renews the lease in a goroutine, every third of its ttl (or the
-// Locker's renew interval), until stop is called or ctx is done. When a
-// renewal finds the lock lost, or renewals keep failing until the lease has
-// expired, it closes Lost and stops renewing. stop waits for the goroutine
-// to end. A lease that never expires is not renewed.
+// Locker's renew interval), until stop is called or ctx is done. Each
+// renewal has a deadline of a quarter of the ttl, so that a store that
+// stops answering cannot hold it up.
+//
+// When a renewal finds the lock lost (taken over or broken), or when less
+// than one renew interval of the lease is left because renewals failed or
+// hung, KeepAlive closes Lost, with Err saying why, and stops renewing: the
+// holder then stops starting new work while the lease is still valid,
+// before anyone else may take the lock. stop waits for the goroutine to
+// end. A lease that never expires is not renewed.
 func (l *Lease) KeepAlive(ctx context.Context) (stop func()) {
 	every := l.locker.renew
 	if every <= 0 {
 		every = l.ttl / 3
 	}
-	if every <= 0 {
+	if every <= 0 || l.ttl <= 0 {
 		return func() {}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
+	info := l.Info()
 	go func() {
 		defer close(done)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			err := l.Renew(ctx)
-			l.mu.Lock()
-			released := l.released
-			l.mu.Unlock()
-			switch {
-			case err == nil:
-			case released, ctx.Err() != nil, errors.Is(err, ErrLockLost):
-				return
-			case l.Info().Expired(l.locker.clock()):
-				// Renewals failed until the lease ran out: someone
-				// may take it over now.
-				l.markLost()
-				return
-			}
-		}
+		l.keepAlive(ctx, every, l.ttl/4, info)
 	}()
 	var once sync.Once
 	return func() {
@@ -426,6 +436,81 @@ func (l *Lease) KeepAlive(ctx context.Context) (stop func()) {
 			<-done
 		})
 	}
+}
+
+// renewal is the outcome of one renewal: its error, and the lease's expiry
+// after it.
+type renewal struct {
+	err     error
+	expires time.Time
+}
+
+// keepAlive is the loop of KeepAlive. Renewals run in a goroutine of their
+// own (one at a time), so that the loop sees the lease run short while a
+// renewal hangs.
+func (l *Lease) keepAlive(ctx context.Context, every, timeout time.Duration, info LockInfo) {
+	expires := info.Expires
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	// short fires when less than one renew interval of the lease is left.
+	short := time.NewTimer(l.untilShort(expires, every))
+	defer short.Stop()
+	results := make(chan renewal, 1)
+	renewing := false
+	defer func() {
+		if renewing {
+			<-results // ctx is cancelled or the renewal's deadline near
+		}
+	}()
+	var lastErr error
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if renewing {
+				continue
+			}
+			renewing = true
+			go func() {
+				rctx, cancel := context.WithTimeout(ctx, timeout)
+				defer cancel()
+				err := l.Renew(rctx)
+				results <- renewal{err: err, expires: l.Info().Expires}
+			}()
+		case r := <-results:
+			renewing = false
+			l.mu.Lock()
+			released := l.released
+			l.mu.Unlock()
+			switch {
+			case released, ctx.Err() != nil, errors.Is(r.err, ErrLockLost):
+				return
+			case r.err == nil:
+				lastErr = nil
+				if r.expires.After(expires) {
+					expires = r.expires
+					short.Reset(l.untilShort(expires, every))
+				}
+			default:
+				lastErr = r.err
+			}
+		case <-short.C:
+			why := "the renewals did not finish"
+			if lastErr != nil {
+				why = fmt.Sprintf("the last one failed: %v", lastErr)
+			}
+			l.markLost(fmt.Errorf("could not renew the lease of lock %s of %s in time (%s): it expires at %s, less than %s from now, and then anyone may take the lock: %w",
+				info.ID, l.env, why, expires.UTC().Format(time.RFC3339), every, ErrLockLost))
+			return
+		}
+	}
+}
+
+// untilShort returns how long until less than every is left of a lease
+// that expires at expires.
+func (l *Lease) untilShort(expires time.Time, every time.Duration) time.Duration {
+	return max(expires.Sub(l.locker.clock())-every, 0)
 }
 
 // Release deletes the lock if it is still this lease's (If-Match on its

@@ -9,15 +9,19 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 // S3Config says how to reach an S3 bucket.
@@ -39,6 +43,35 @@ type S3Config struct {
 	// Credentials, if set, replace the default chain (AWS_ACCESS_KEY_ID and
 	// AWS_SECRET_ACCESS_KEY, shared credentials files).
 	Credentials aws.CredentialsProvider
+	// ResponseHeaderTimeout is how long each attempt waits for the
+	// server's answer once the request is sent; 0 means 30s. It applies
+	// unless HTTPClient is set.
+	ResponseHeaderTimeout time.Duration
+}
+
+// Deadlines of each HTTP attempt to S3 (the SDK retries a failed attempt
+// a few times), so that a server that stops answering cannot hold acco.
+const (
+	s3ConnectTimeout        = 10 * time.Second
+	s3TLSHandshakeTimeout   = 10 * time.Second
+	s3ResponseHeaderTimeout = 30 * time.Second
+	s3AttemptTimeout        = time.Minute
+)
+
+// s3HTTPClient is the SDK's HTTP client with a deadline on each step of an
+// attempt: connect, TLS handshake, response headers, and the whole
+// attempt. It remains the SDK's buildable client, so AWS_CA_BUNDLE applies.
+func s3HTTPClient(headerTimeout time.Duration) *awshttp.BuildableClient {
+	if headerTimeout <= 0 {
+		headerTimeout = s3ResponseHeaderTimeout
+	}
+	return awshttp.NewBuildableClient().
+		WithDialerOptions(func(d *net.Dialer) { d.Timeout = s3ConnectTimeout }).
+		WithTransportOptions(func(tr *http.Transport) {
+			tr.TLSHandshakeTimeout = s3TLSHandshakeTimeout
+			tr.ResponseHeaderTimeout = headerTimeout
+		}).
+		WithTimeout(max(s3AttemptTimeout, 2*headerTimeout))
 }
 
 // S3Blob is a Blob over an S3 bucket, using the server's conditional
@@ -75,7 +108,10 @@ const (
 
 // NewS3Blob returns an S3Blob for cfg. It makes no request. Checksums are
 // computed and validated only when an operation requires them, since OVH
-// has rejected some of the SDK's default checksum headers.
+// has rejected some of the SDK's default checksum headers
+// (x-amz-sdk-checksum-algorithm, streaming trailers): PutObject and the
+// other calls send none, and PutBucketVersioning, which requires one, sends
+// Content-MD5 rather than x-amz-checksum-crc32.
 func NewS3Blob(ctx context.Context, cfg S3Config) (*S3Blob, error) {
 	if cfg.Bucket == "" {
 		return nil, errors.New("s3 state: no bucket name")
@@ -86,6 +122,9 @@ func NewS3Blob(ctx context.Context, cfg S3Config) (*S3Blob, error) {
 		// acco does not run with EC2 instance roles; asking the metadata
 		// service would only add a slow failure (OpenStack has one too).
 		config.WithEC2IMDSClientEnableState(imds.ClientDisabled),
+	}
+	if cfg.HTTPClient == nil {
+		opts = append(opts, config.WithHTTPClient(s3HTTPClient(cfg.ResponseHeaderTimeout)))
 	}
 	if cfg.Region != "" {
 		opts = append(opts, config.WithRegion(cfg.Region))
@@ -373,7 +412,7 @@ func (b *S3Blob) EnsureBucket(ctx context.Context) (BootstrapReport, error) {
 		_, err := b.client.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{
 			Bucket:                  &b.bucket,
 			VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled},
-		})
+		}, contentMD5Instead)
 		if err != nil {
 			return rep, fmt.Errorf("bootstrap bucket %s: turn versioning on: %w", b.bucket, err)
 		}
@@ -421,4 +460,63 @@ func (b *S3Blob) createBucket(ctx context.Context) (bool, error) {
 			b.bucket, ErrForeignBucket)
 	}
 	return false, fmt.Errorf("create bucket %s: %w", b.bucket, err)
+}
+
+// contentMD5Instead makes an operation for which S3 requires an integrity
+// check (PutBucketVersioning) send Content-MD5 rather than the SDK's
+// default x-amz-checksum-crc32, a flexible checksum that OVH has refused;
+// Content-MD5 is what every S3 service (OVH, AWS, MinIO) accepts there.
+// The SDK computes the flexible checksum even with
+// RequestChecksumCalculationWhenRequired when the operation requires one,
+// so its middleware is removed and smithy's Content-MD5 one added.
+func contentMD5Instead(o *s3.Options) {
+	o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
+		// Without the algorithm this sets up, the checksum middleware of
+		// the finalize step computes nothing.
+		if _, err := stack.Initialize.Remove(checksumSetupID); err != nil {
+			return fmt.Errorf("remove the SDK checksum middleware: %w", err)
+		}
+		return smithyhttp.AddContentChecksumMiddleware(stack)
+	})
+}
+
+// checksumSetupID is the ID of the SDK middleware that chooses the
+// flexible checksum algorithm of a request (service/internal/checksum).
+const checksumSetupID = "AWSChecksum:SetupInputContext"
+
+// CheckConditionalWrites implements ConditionalChecker: it writes a probe
+// object under ProbePrefix as described there, then removes it with every
+// version it left (the bucket keeps versions).
+func (b *S3Blob) CheckConditionalWrites(ctx context.Context) error {
+	if err := probeConditionalWrites(ctx, b, b.purge); err != nil {
+		return fmt.Errorf("bucket %s: %w", b.bucket, err)
+	}
+	return nil
+}
+
+// purge removes key with all its versions and delete markers. When the
+// versions cannot be listed or removed, it deletes the current object only.
+func (b *S3Blob) purge(ctx context.Context, key string) error {
+	out, err := b.client.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: &b.bucket, Prefix: &key})
+	if err == nil {
+		var errs []error
+		del := func(k, version *string) {
+			if aws.ToString(k) != key {
+				return
+			}
+			if _, err := b.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &b.bucket, Key: k, VersionId: version}); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		for _, v := range out.Versions {
+			del(v.Key, v.VersionId)
+		}
+		for _, m := range out.DeleteMarkers {
+			del(m.Key, m.VersionId)
+		}
+		if len(errs) == 0 {
+			return nil
+		}
+	}
+	return b.Delete(ctx, key, "")
 }

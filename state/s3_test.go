@@ -1,6 +1,9 @@
 package state_test
 
 import (
+	"bytes"
+	"crypto/md5"
+	"encoding/base64"
 	"errors"
 	"io"
 	"net"
@@ -9,8 +12,10 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -325,3 +330,273 @@ func TestS3SendsBareETags(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// dropConditions serves h as a server that ignores some conditional
+// headers: it removes them from each request before h sees it.
+func dropConditions(h http.Handler, headers ...string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, name := range headers {
+			r.Header.Del(name)
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func TestS3CheckConditionalWrites(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		drop    []string
+		wantErr string // "" for none
+	}{
+		{"Honoured", nil, ""},
+		{"IgnoresIfNoneMatch", []string{"If-None-Match"}, "If-None-Match"},
+		{"IgnoresIfMatch", []string{"If-Match"}, "If-Match"},
+		{"IgnoresBoth", []string{"If-None-Match", "If-Match"}, "If-None-Match"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			backend := s3mem.New()
+			srv := httptest.NewServer(dropConditions(gofakes3.New(backend, gofakes3.WithAutoBucket(false)).Server(), tc.drop...))
+			t.Cleanup(srv.Close)
+			f := &fakeS3{backend: backend, url: srv.URL}
+			b := f.blob(t, "acco-state", nil)
+			if _, err := b.EnsureBucket(ctx); err != nil {
+				t.Fatal(err)
+			}
+			err := b.CheckConditionalWrites(ctx)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("CheckConditionalWrites: %v", err)
+			case tc.wantErr != "" && (!errors.Is(err, state.ErrNoConditionalWrites) || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("CheckConditionalWrites: got %v, want ErrNoConditionalWrites naming %s", err, tc.wantErr)
+			case err != nil && !strings.Contains(err.Error(), "lock"):
+				t.Errorf("error %q does not say why acco needs conditional writes", err)
+			}
+			// The probe leaves nothing behind, not even old versions.
+			versions, err := f.client().ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: aws.String("acco-state")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range versions.Versions {
+				if k := aws.ToString(v.Key); k != state.MarkerKey {
+					t.Errorf("left behind: version %s of %s", aws.ToString(v.VersionId), k)
+				}
+			}
+			for _, m := range versions.DeleteMarkers {
+				t.Errorf("left behind: delete marker of %s", aws.ToString(m.Key))
+			}
+		})
+	}
+}
+
+func TestDirCheckConditionalWrites(t *testing.T) {
+	b := newDirBlob(t)
+	if err := b.(state.ConditionalChecker).CheckConditionalWrites(t.Context()); err != nil {
+		t.Fatalf("CheckConditionalWrites: %v", err)
+	}
+	if keys, err := b.List(t.Context(), ""); err != nil || len(keys) != 1 || keys[0] != state.MarkerKey {
+		t.Errorf("after the probe: keys %q, %v; want the marker only", keys, err)
+	}
+}
+
+// sentRequest is what a recording transport saw of one request.
+type sentRequest struct {
+	method, path, query string
+	header              http.Header
+	body                []byte
+}
+
+// recorder is a RoundTripper that keeps a copy of every request.
+type recorder struct {
+	base http.RoundTripper
+	mu   sync.Mutex
+	reqs []sentRequest
+}
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	var body []byte
+	if req.Body != nil {
+		var err error
+		if body, err = io.ReadAll(req.Body); err != nil {
+			return nil, err
+		}
+		_ = req.Body.Close()
+		req.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	r.mu.Lock()
+	r.reqs = append(r.reqs, sentRequest{req.Method, req.URL.Path, req.URL.RawQuery, req.Header.Clone(), body})
+	r.mu.Unlock()
+	return r.base.RoundTrip(req)
+}
+
+// TestS3SendsNoChecksumHeaders records, over TLS as with OVH, the headers
+// of every request acco's S3 calls make, and checks that none carries the
+// SDK's flexible checksums (x-amz-checksum-*, x-amz-sdk-checksum-algorithm,
+// streaming trailers), which OVH has refused. PutBucketVersioning, for
+// which S3 requires an integrity check, carries Content-MD5 instead.
+func TestS3SendsNoChecksumHeaders(t *testing.T) {
+	ctx := t.Context()
+	backend := s3mem.New()
+	srv := httptest.NewTLSServer(gofakes3.New(backend, gofakes3.WithAutoBucket(false)).Server())
+	t.Cleanup(srv.Close)
+	rec := &recorder{base: srv.Client().Transport}
+	b, err := state.NewS3Blob(ctx, state.S3Config{
+		Bucket: "acco-state", Region: testRegion, Endpoint: srv.URL, PathStyle: true,
+		HTTPClient: &http.Client{Transport: rec}, Credentials: testCredentials(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Every kind of call acco makes: bootstrap (HeadBucket, CreateBucket,
+	// marker, versioning), the probe, state writes and reads, locks, list.
+	if _, err := b.EnsureBucket(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.CheckConditionalWrites(ctx); err != nil {
+		t.Fatal(err)
+	}
+	store := state.NewStore(b)
+	st := state.New("test", "dev")
+	etag, err := store.Write(ctx, "test", st, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Write(ctx, "test", st, etag); err != nil {
+		t.Fatal(err)
+	}
+	lease, err := state.NewLocker(b).Lock(ctx, "test", state.LockInfo{Operation: "apply"}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lease.Renew(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := lease.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.List(ctx, "test/"); err != nil {
+		t.Fatal(err)
+	}
+
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	versioning := 0
+	for _, r := range rec.reqs {
+		what := r.method + " " + r.path + "?" + r.query
+		for name, values := range r.header {
+			h := strings.ToLower(name)
+			if strings.HasPrefix(h, "x-amz-checksum-") || h == "x-amz-sdk-checksum-algorithm" || h == "x-amz-trailer" {
+				t.Errorf("%s sends %s: %s", what, name, values)
+			}
+		}
+		if v := r.header.Get("X-Amz-Content-Sha256"); strings.HasPrefix(v, "STREAMING-") {
+			t.Errorf("%s sends x-amz-content-sha256: %s", what, v)
+		}
+		if r.method == http.MethodPut && strings.Contains(r.query, "versioning") {
+			versioning++
+			sum := md5.Sum(r.body)
+			if got, want := r.header.Get("Content-Md5"), base64.StdEncoding.EncodeToString(sum[:]); got != want {
+				t.Errorf("%s: Content-MD5 %q, want %q", what, got, want)
+			}
+		}
+	}
+	if versioning != 1 {
+		t.Errorf("PutBucketVersioning sent %d times, want 1", versioning)
+	}
+}
+
+// hangingS3 is gofakes3 behind a switch: once hung, every request waits
+// without an answer until the client gives up (or the test ends), as an S3
+// endpoint behind a broken link does.
+type hangingS3 struct {
+	*fakeS3
+	hung    atomic.Bool
+	unblock chan struct{}
+}
+
+func newHangingS3(t *testing.T) *hangingS3 {
+	t.Helper()
+	backend := s3mem.New()
+	h := &hangingS3{unblock: make(chan struct{})}
+	fake := gofakes3.New(backend, gofakes3.WithAutoBucket(false)).Server()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h.hung.Load() {
+			select {
+			case <-r.Context().Done():
+			case <-h.unblock:
+			}
+			return
+		}
+		fake.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(h.unblock) }) // runs first: frees the waiting handlers
+	h.fakeS3 = &fakeS3{backend: backend, url: srv.URL}
+	return h
+}
+
+// TestKeepAliveGivesUpBeforeExpiryWhenS3Hangs: when S3 stops answering,
+// each renewal gives up at its deadline, and the lease is declared lost
+// while it is still valid (less than one renew interval left), so that
+// the holder stops starting cloud operations before anyone else may take
+// the lock.
+func TestKeepAliveGivesUpBeforeExpiryWhenS3Hangs(t *testing.T) {
+	ctx := t.Context()
+	s3 := newHangingS3(t)
+	b := s3.blob(t, "acco-state", nil)
+	if _, err := b.EnsureBucket(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A 3s lease renewed every 1s (a third): lost at the latest when 1s is
+	// left, 2s after the last renewal.
+	lease, err := state.NewLocker(b).Lock(ctx, "test", state.LockInfo{Operation: "apply"}, 3*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expires := lease.Info().Expires
+	stop := lease.KeepAlive(ctx)
+	defer stop()
+	s3.hung.Store(true)
+
+	select {
+	case <-lease.Lost():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the lease was not declared lost while S3 hangs")
+	}
+	if now := time.Now(); !now.Before(expires) {
+		t.Errorf("declared lost at %s, after the lease expired (%s): another operator may already hold the lock", now.Format(time.RFC3339Nano), expires.Format(time.RFC3339Nano))
+	}
+	if err := lease.Err(); !errors.Is(err, state.ErrLockLost) || !strings.Contains(err.Error(), "renew") {
+		t.Errorf("Err = %v, want ErrLockLost saying the lease could not be renewed", err)
+	}
+	stop() // returns although S3 still hangs
+}
+
+// TestS3HungServerTimesOut: without an HTTP client of the caller's, each
+// attempt has deadlines, so a server that stops answering gives an error
+// rather than a call that never returns.
+func TestS3HungServerTimesOut(t *testing.T) {
+	s3 := newHangingS3(t)
+	s3.hung.Store(true)
+	b, err := state.NewS3Blob(t.Context(), state.S3Config{
+		Bucket: "acco-state", Region: testRegion, Endpoint: s3.url, PathStyle: true,
+		Credentials: testCredentials(), ResponseHeaderTimeout: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := b.Get(t.Context(), "test/state.json")
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		if err == nil || errors.Is(err, state.ErrNotFound) {
+			t.Fatalf("Get from a hung server: got %v, want a timeout", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Get from a hung server did not return")
+	}
+}

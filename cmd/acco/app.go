@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"io"
+	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -23,6 +25,10 @@ type app struct {
 	envDir   string // --environments: where defaults.yaml and <env>.yaml live
 	stateURL string // --state: overrides ACCO_STATE and the YAML state section
 	json     bool   // --json: machine-readable output on stdout
+
+	leaseTTL  time.Duration // lease of the state lock; 0 means leaseTTL (tests shorten it)
+	lostMu    sync.Mutex
+	leaseLost error // why the run's lease was lost, if it was
 }
 
 // run executes acco with args and returns the process exit code.

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/accoreboot/acco/provision"
+	"github.com/accoreboot/acco/state"
 )
 
 // applyFlags are the flags of acco apply and acco destroy.
@@ -144,6 +145,10 @@ func (a *app) runApply(ctx context.Context, envName, planFile string, destroy bo
 			return withHint(applyErr, "export ACCO_STATE_KEY (the same key every operator of %s uses)", envName)
 		}
 		return applyErr
+	}
+	if cause := context.Cause(r.ctx); applyErr != nil && errors.Is(cause, state.ErrLockLost) {
+		// Stopped by the lost lease, not by the operator.
+		applyErr = fmt.Errorf("%w; %s stopped starting cloud operations: what finished is saved in state", cause, op)
 	}
 	view.report(rep, applyErr)
 	if applyErr != nil {

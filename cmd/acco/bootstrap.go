@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -15,6 +16,11 @@ type bootstrapResult struct {
 	Envs     []string              `json:"envs"`
 	Changed  bool                  `json:"changed"`
 	Report   state.BootstrapReport `json:"report"`
+	// ConditionalWrites: the store was seen to honour If-None-Match and
+	// If-Match (a probe object written and removed).
+	ConditionalWrites bool `json:"conditional_writes"`
+
+	source string // where Location comes from: --state, ACCO_STATE or the YAML
 }
 
 func (a *app) bootstrapCommand() *cobra.Command {
@@ -25,7 +31,12 @@ func (a *app) bootstrapCommand() *cobra.Command {
 and marks the bucket as acco's. Run it once per OVH account; running it again
 changes nothing and says so. A bucket of that name that exists but was not
 made by acco is refused. The bucket comes from the state section of the
-environments (all of them unless ENV is given), or from --state / ACCO_STATE.`,
+environments (all of them unless ENV is given), or from --state / ACCO_STATE.
+
+Locks and state writes rely on the server honouring conditional writes
+(If-None-Match: * and If-Match on PutObject): bootstrap writes a probe object
+under .acco-probe/ with those conditions, removes it, and refuses a bucket or
+endpoint that ignores them.`,
 		Example: "  acco bootstrap\n  ACCO_STATE=file://$HOME/.acco/state acco bootstrap",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -38,7 +49,7 @@ environments (all of them unless ENV is given), or from --state / ACCO_STATE.`,
 			for _, t := range targets {
 				blob, err := state.OpenBlob(ctx, t.Location)
 				if err != nil {
-					return fmt.Errorf("open state at %s: %w", redactURL(t.Location), err)
+					return fmt.Errorf("open state at %s (from %s): %w", redactURL(t.Location), t.source, err)
 				}
 				ensurer, ok := blob.(state.Bootstrapper)
 				if !ok {
@@ -47,6 +58,12 @@ environments (all of them unless ENV is given), or from --state / ACCO_STATE.`,
 				report, err := ensurer.EnsureBucket(ctx)
 				if err != nil {
 					return fmt.Errorf("bootstrap %s: %w", redactURL(t.Location), err)
+				}
+				if checker, ok := blob.(state.ConditionalChecker); ok {
+					if err := checker.CheckConditionalWrites(ctx); err != nil {
+						return conditionalWritesError(t.Location, err)
+					}
+					t.ConditionalWrites = true
 				}
 				t.Report = report
 				t.Changed = report.Changed()
@@ -68,11 +85,11 @@ environments (all of them unless ENV is given), or from --state / ACCO_STATE.`,
 // bootstrapTargets lists the distinct state locations to bootstrap.
 func (a *app) bootstrapTargets(names []string) ([]bootstrapResult, error) {
 	if a.stateURL != "" || a.getenv("ACCO_STATE") != "" {
-		loc, _, err := a.stateLocation(nil)
+		loc, source, err := a.stateLocation(nil)
 		if err != nil {
 			return nil, err
 		}
-		return []bootstrapResult{{Location: loc, Envs: names}}, nil
+		return []bootstrapResult{{Location: loc, Envs: names, source: source}}, nil
 	}
 	if len(names) == 0 {
 		all, err := spec.Names(a.envDir)
@@ -88,7 +105,7 @@ func (a *app) bootstrapTargets(names []string) ([]bootstrapResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		loc, _, err := a.stateLocation(env)
+		loc, source, err := a.stateLocation(env)
 		if err != nil {
 			return nil, err
 		}
@@ -97,7 +114,17 @@ func (a *app) bootstrapTargets(names []string) ([]bootstrapResult, error) {
 			continue
 		}
 		index[loc] = len(out)
-		out = append(out, bootstrapResult{Location: loc, Envs: []string{name}})
+		out = append(out, bootstrapResult{Location: loc, Envs: []string{name}, source: source})
 	}
 	return out, nil
+}
+
+// conditionalWritesError explains why a store whose conditional writes
+// failed the probe is refused, and what to do.
+func conditionalWritesError(loc string, err error) error {
+	if !errors.Is(err, state.ErrNoConditionalWrites) {
+		return fmt.Errorf("checking conditional writes on %s: %w", redactURL(loc), err)
+	}
+	return withHint(fmt.Errorf("refusing the state store %s: %w", describeLocation(loc), err),
+		"keep state in an S3 service that honours If-None-Match and If-Match on PutObject: OVH Object Storage does (https://s3.REGION.io.cloud.ovh.net), as do AWS S3 and MinIO; a proxy or gateway in front of it must pass these headers on")
 }

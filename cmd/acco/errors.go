@@ -45,6 +45,16 @@ func withHint(err error, format string, args ...any) error {
 	return &hinted{err: err, hint: fmt.Sprintf(format, args...)}
 }
 
+// leaseLost is the error of a run stopped because its lease was lost: the
+// loss (with its hint) first, then what the run reported.
+type leaseLost struct {
+	lost error
+	then error
+}
+
+func (e *leaseLost) Error() string { return fmt.Sprintf("%v; the run stopped: %v", e.lost, e.then) }
+func (e *leaseLost) Unwrap() error { return e.lost }
+
 // exitCode maps an error to the process exit code.
 func exitCode(err error) int {
 	if err == nil {
@@ -70,6 +80,11 @@ type jsonError struct {
 
 // finish reports err the way the user asked for and returns the exit code.
 func (a *app) finish(err error) int {
+	if lost := a.leaseLostErr(); lost != nil && err != nil && !errors.Is(err, state.ErrLockLost) {
+		// What stopped the run is the lost lease, whatever error the
+		// cancellation then caused.
+		err = &leaseLost{lost: lost, then: err}
+	}
 	code := exitCode(err)
 	if err == nil {
 		return code

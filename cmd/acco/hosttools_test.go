@@ -33,7 +33,7 @@ func readSealedState(path string) (*state.State, *state.Sealer, error) {
 		return nil, nil, err
 	}
 	sealer, err := state.NewSealer(os.Getenv("ACCO_STATE_KEY"))
-	return st, sealer, err
+	return st, sealer.For(st.Env, st.Lineage), err
 }
 
 // pgsql STATE SQL runs SQL in the database acco of the local cloud's

@@ -27,8 +27,10 @@ func (a *app) initCommand() *cobra.Command {
 		Use:   "init ENV",
 		Short: "Check that an environment is ready: valid YAML, credentials present, state reachable",
 		Long: `Init validates ENV, checks that the OpenStack, OVH API, S3 and state-key
-credentials it needs are present (it never prints them), and reads the
-state and the lock from the state bucket. It changes nothing.`,
+credentials it needs are present (it never prints them), reads the state and
+the lock from the state bucket, and checks that the bucket honours the
+conditional writes locks rely on (If-None-Match and If-Match): it writes a
+probe object under .acco-probe/ and removes it. It changes nothing else.`,
 		Example: "  acco init test\n  source credentials.sh && acco init prod --json",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -76,7 +78,29 @@ func (a *app) preflight(ctx context.Context, name string) []check {
 	if strings.HasPrefix(loc, "s3://") {
 		checks = append(checks, a.checkS3Credentials())
 	}
-	return append(checks, a.checkState(ctx, name, loc, source))
+	c, blob := a.checkState(ctx, name, loc, source)
+	checks = append(checks, c)
+	if checker, ok := blob.(state.ConditionalChecker); ok && c.OK {
+		checks = append(checks, checkConditionalWrites(ctx, checker, loc))
+	}
+	return checks
+}
+
+// checkConditionalWrites probes the store's conditional writes, on which
+// locks and state writes rely.
+func checkConditionalWrites(ctx context.Context, checker state.ConditionalChecker, loc string) check {
+	c := check{Name: "conditional writes"}
+	if err := checker.CheckConditionalWrites(ctx); err != nil {
+		err = conditionalWritesError(loc, err)
+		c.Detail = err.Error()
+		var h interface{ Hint() string }
+		if errors.As(err, &h) {
+			c.Detail += "; " + h.Hint()
+		}
+		return c
+	}
+	c.OK, c.Detail = true, "If-None-Match and If-Match honoured (probe object written and removed)"
+	return c
 }
 
 func (a *app) checkOpenStack(env *spec.Environment) check {
@@ -157,12 +181,14 @@ func (a *app) checkS3Credentials() check {
 	return c
 }
 
-func (a *app) checkState(ctx context.Context, name, loc, source string) check {
+// checkState reads the state and the lock of name; it returns the store
+// when it could be opened.
+func (a *app) checkState(ctx context.Context, name, loc, source string) (check, state.Blob) {
 	c := check{Name: "state"}
 	blob, err := state.OpenBlob(ctx, loc)
 	if err != nil {
 		c.Detail = fmt.Sprintf("%s (from %s): %v", redactURL(loc), source, err)
-		return c
+		return c, nil
 	}
 	st, _, err := state.NewStore(blob).Read(ctx, name)
 	switch {
@@ -170,20 +196,20 @@ func (a *app) checkState(ctx context.Context, name, loc, source string) check {
 		c.Detail = fmt.Sprintf("%s reachable, no state for %s yet", describeLocation(loc), name)
 	case err != nil:
 		c.Detail = fmt.Sprintf("%s: %v (is the bucket bootstrapped? run acco bootstrap)", redactURL(loc), err)
-		return c
+		return c, blob
 	default:
 		c.Detail = fmt.Sprintf("%s reachable, serial %d, %d resources", describeLocation(loc), st.Serial, len(st.Resources))
 	}
 	info, err := state.NewLocker(blob).Status(ctx, name)
 	if err != nil {
 		c.Detail += fmt.Sprintf("; lock unreadable: %v", err)
-		return c
+		return c, blob
 	}
 	if info != nil {
 		c.Detail += fmt.Sprintf("; locked by %s (%s)", info.Who, info.Operation)
 	}
 	c.OK = true
-	return c
+	return c, blob
 }
 
 // missingVars lists the variables among names that are unset or empty.

@@ -51,31 +51,39 @@ func (a *app) sealer() (*state.Sealer, error) {
 
 // lockEnv takes the environment's lock for op, waiting up to timeout while
 // someone else holds it, and keeps it renewed. The returned context is
-// cancelled if the lock is lost; release frees it.
+// cancelled, with the reason as its cause, when the lease is lost or about
+// to expire because it could not be renewed: the run then starts no new
+// cloud operation. release frees the lock.
 func (a *app) lockEnv(ctx context.Context, blob state.Blob, env, op string, timeout time.Duration) (context.Context, func(), error) {
 	version, _ := buildVersion()
 	locker := state.NewLocker(blob)
 	deadline := time.Now().Add(timeout)
 	delay := time.Second
+	ttl := a.leaseTTL
+	if ttl <= 0 {
+		ttl = leaseTTL
+	}
 	for {
-		lease, err := locker.Lock(ctx, env, state.LockInfo{Operation: op, Version: version}, leaseTTL)
+		lease, err := locker.Lock(ctx, env, state.LockInfo{Operation: op, Version: version}, ttl)
 		if err == nil {
 			if prev := lease.TookOver(); prev != nil {
 				fmt.Fprintf(a.err, "Took over the expired lock %s of %s (%s).\n", prev.ID, prev.Who, prev.Operation)
 			}
-			lctx, cancel := context.WithCancel(ctx)
+			lctx, cancel := context.WithCancelCause(ctx)
 			stop := lease.KeepAlive(context.WithoutCancel(ctx))
 			go func() {
 				select {
 				case <-lease.Lost():
-					fmt.Fprintf(a.err, "Lost the lock of %s: stopping.\n", env)
-					cancel()
+					lost := leaseLostError(env, lease.Err())
+					a.setLeaseLost(lost)
+					fmt.Fprintf(a.err, "Lost the lock of %s: %v\nStopping: no new operation is started; the ones under way finish and are saved in state.\n", env, lease.Err())
+					cancel(lost)
 				case <-lctx.Done():
 				}
 			}()
 			release := func() {
 				stop()
-				cancel()
+				cancel(nil)
 				if err := lease.Release(context.WithoutCancel(ctx)); err != nil {
 					fmt.Fprintf(a.err, "Warning: releasing the lock of %s: %v\n", env, err)
 				}
@@ -95,6 +103,29 @@ func (a *app) lockEnv(ctx context.Context, blob state.Blob, env, op string, time
 		}
 		delay = min(delay*2, 16*time.Second)
 	}
+}
+
+// leaseLostError is the error of a run whose lease of env's lock was lost:
+// why, and what to do.
+func leaseLostError(env string, why error) error {
+	return withHint(fmt.Errorf("the lease of the state lock of %s was lost: %w", env, why),
+		"acco lock status %s shows who holds the lock now. If it is someone else, let them finish; if nobody does (S3 was slow or unreachable), check the link to the state bucket and run the command again: it goes on from what is saved in state", env)
+}
+
+// setLeaseLost records that the run's lease was lost, for finish.
+func (a *app) setLeaseLost(err error) {
+	a.lostMu.Lock()
+	defer a.lostMu.Unlock()
+	if a.leaseLost == nil {
+		a.leaseLost = err
+	}
+}
+
+// leaseLostErr returns the error recorded by setLeaseLost, or nil.
+func (a *app) leaseLostErr() error {
+	a.lostMu.Lock()
+	defer a.lostMu.Unlock()
+	return a.leaseLost
 }
 
 // planRun is what plan, apply and destroy share: the environment, its

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -28,9 +29,20 @@ func TestMain(m *testing.M) {
 	})
 }
 
+// ignoreConditions serves h as a server that ignores If-None-Match and
+// If-Match: it drops them from every request.
+func ignoreConditions(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Header.Del("If-None-Match")
+		r.Header.Del("If-Match")
+		h.ServeHTTP(w, r)
+	})
+}
+
 // TestScripts runs the end-to-end CLI scripts in testdata/script. Each script
 // starts in a directory holding a copy of the shipped environments, and has
-// an S3 server of its own (gofakes3 over HTTP on loopback) in $S3_ENDPOINT.
+// an S3 server of its own (gofakes3 over HTTP on loopback) in $S3_ENDPOINT,
+// and one that ignores conditional writes in $S3_NOCOND_ENDPOINT.
 func TestScripts(t *testing.T) {
 	envDir, err := filepath.Abs("../../environments")
 	if err != nil {
@@ -76,6 +88,11 @@ func TestScripts(t *testing.T) {
 			srv := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
 			e.Defer(srv.Close)
 			e.Setenv("S3_ENDPOINT", srv.URL)
+			// An S3 server that ignores conditional writes, as some
+			// S3-compatible services and proxies do.
+			nocond := httptest.NewServer(ignoreConditions(gofakes3.New(s3mem.New()).Server()))
+			e.Defer(nocond.Close)
+			e.Setenv("S3_NOCOND_ENDPOINT", nocond.URL)
 			e.Setenv("AWS_ACCESS_KEY_ID", "acco-test")
 			e.Setenv("AWS_SECRET_ACCESS_KEY", "acco-test-secret")
 			e.Setenv("AWS_REGION", "gra")

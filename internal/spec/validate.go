@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/accoreboot/acco/state"
 )
 
 // Validate checks the environment against acco's rules: names, formats and
@@ -193,7 +195,7 @@ func endpointProblem(endpoint, region string) string {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if a, err := netip.ParseAddr(host); !(host == "localhost" || (err == nil && a.IsLoopback())) {
+		if !state.PlainHTTPAllowed(host) {
 			return fmt.Sprintf("%s uses http; state travels over https except to a local server (localhost)", endpoint)
 		}
 	default:
