@@ -89,6 +89,17 @@ type powersyncData struct {
 	// VerifyKeyX is acco verify's Ed25519 public key (JWK x) and
 	// VerifyKeyID its kid, when PowerSync checks client tokens.
 	VerifyKeyX, VerifyKeyID string
+	// Proxy is the TLS proxy in front of PowerSync, or nil.
+	Proxy *proxyData
+}
+
+// proxyData is nginx serving PowerSync over TLS: its port, the upstream
+// (PowerSync on loopback) and its certificate files.
+type proxyData struct {
+	Port              int
+	Upstream          string
+	CertPath, KeyPath string
+	cert, key         string
 }
 
 // syncTable is a published table and the column that identifies its rows
@@ -440,6 +451,19 @@ func newPowerSync(p *spec.PowerSync, in Inputs, flowTables map[string]bool) (*po
 	if p.ClientAuth != nil && len(in.PowerSyncVerifyKey) == ed25519.PublicKeySize {
 		d.VerifyKeyX = base64.RawURLEncoding.EncodeToString(in.PowerSyncVerifyKey)
 		d.VerifyKeyID = PowerSyncVerifyKeyID
+	}
+	if t := p.TLS; t != nil {
+		if in.PowerSyncTLS.Cert == "" || in.PowerSyncTLS.Key == "" {
+			return nil, fmt.Errorf("powersync: services.powersync.tls: no certificate and key given (read from its cert_file and key_file)")
+		}
+		d.Proxy = &proxyData{
+			Port:     intOr(t.Port, spec.DefaultProxyTLSPort),
+			Upstream: hostPort("127.0.0.1", d.Port),
+			CertPath: NginxCertDir + "/powersync.crt",
+			KeyPath:  NginxCertDir + "/powersync.key",
+			cert:     in.PowerSyncTLS.Cert,
+			key:      in.PowerSyncTLS.Key,
+		}
 	}
 	if d.SSLMode != "disable" {
 		d.SourceCA, d.StorageCA = srcDB.CACert, stoDB.CACert
