@@ -132,6 +132,18 @@ func (s *Session) Inputs(ctx context.Context) (*Inputs, error) {
 	if in.TLS, err = listenerTLS(env); err != nil {
 		return nil, err
 	}
+	if ps := env.Services.PowerSync; ps != nil && ps.SyncRules != "" {
+		const key = "services.powersync.sync_rules"
+		src, err := readLocal(env, key, ps.SyncRules)
+		if err != nil {
+			return nil, err
+		}
+		path, _ := env.LocalPath(ps.SyncRules)
+		if err := templates.CheckSyncRules(path, []byte(src)); err != nil {
+			return nil, err
+		}
+		in.SyncRules = &templates.SyncRules{File: path, Content: []byte(src)}
+	}
 	if ps := env.Services.PowerSync; ps != nil && ps.TLS != nil {
 		const key = "services.powersync.tls."
 		if in.PowerSyncTLS.Cert, err = readLocal(env, key+"cert_file", ps.TLS.CertFile); err != nil {

@@ -125,6 +125,9 @@ type Inputs struct {
 	MQTTUsers []MQTTUser
 	// TLS are the MQTT listeners' certificates by listener name.
 	TLS map[string]TLS
+	// SyncRules is the application's sync config, read from the file
+	// services.powersync.sync_rules names (nil when it names none).
+	SyncRules *SyncRules
 	// PowerSyncTLS is the certificate of the TLS proxy in front of
 	// PowerSync (services.powersync.tls; CA unused).
 	PowerSyncTLS TLS

@@ -27,8 +27,8 @@
 // keys are tagged spec:"env": cloud, admin_cidrs[*], state.endpoint,
 // keypairs.*.public_key, keypairs.*.public_key_file,
 // services.{emqx,mosquitto}.listeners.*.tls.{cert_file,key_file,ca_file},
-// services.powersync.tls.{cert_file,key_file}, services.backend.artifact and
-// services.backend.env.*. ${...} anywhere
+// services.powersync.sync_rules, services.powersync.tls.{cert_file,key_file},
+// services.backend.artifact and services.backend.env.*. ${...} anywhere
 // else, or an unset variable without a default, is an error. Local files
 // named in the YAML are read later (plan, configure), never by Load or
 // Validate, so `acco validate` passes on a fresh machine.
@@ -150,6 +150,10 @@
 //	    client_auth:             optional
 //	      jwks_uri               string   http(s) URL
 //	      audience               [string]
+//	    sync_rules               string   optional; the application's sync config, a local .yaml/.yml
+//	                                      (bucket_definitions or streams) read when configuring;
+//	                                      acco adds its bucket acco_verify; unset: the apps get
+//	                                      nothing, and validate warns (env)
 //	    tls:                     optional; nginx (Debian) serves PowerSync over TLS on port
 //	      port                   int      default 443
 //	      cert_file              string   local PEM (env)

@@ -408,6 +408,13 @@ type PowerSync struct {
 	SSLMode string `yaml:"sslmode"`
 	// ClientAuth configures how PowerSync checks app tokens.
 	ClientAuth *ClientAuth `yaml:"client_auth"`
+	// SyncRules is the application's sync config (PowerSync's sync rules
+	// or sync streams: bucket_definitions or streams), a local YAML file
+	// in the backend's repository, read when configuring; acco adds its
+	// own bucket acco_verify, which only acco verify's token gets. "~/" is
+	// the home directory; a relative path is relative to the environments
+	// directory. Empty: the apps get no data (a warning says so).
+	SyncRules string `yaml:"sync_rules" spec:"env"`
 	// TLS, when set, puts a TLS reverse proxy (nginx from Debian's
 	// archive) in front of PowerSync, which serves plain HTTP only: the
 	// apps connect to TLS.Port, and Port need not be opened.

@@ -1030,6 +1030,13 @@ func (v *validator) powersync(p string, ps *PowerSync) {
 	}
 	v.noDuplicates(p+".tables", ps.Tables)
 	v.oneOf(p+".sslmode", ps.SSLMode, "verify-full", "verify-ca", "disable")
+	if f := ps.SyncRules; f != "" {
+		if strings.ContainsAny(f, "\x00\n\r") {
+			v.add(p+".sync_rules", "%q is not a file path", f)
+		} else if !strings.HasSuffix(f, ".yaml") && !strings.HasSuffix(f, ".yml") {
+			v.add(p+".sync_rules", "%q is not a YAML file (.yaml or .yml): name the application's sync config, e.g. ../backend/sync-rules.yaml", f)
+		}
+	}
 	if t := ps.TLS; t != nil {
 		v.port(p+".tls.port", t.Port)
 		v.localFile(p+".tls.cert_file", t.CertFile, "the certificate chain the apps are served (a local PEM file)")
