@@ -107,7 +107,10 @@ type Unit struct {
 // Health is what makes a unit healthy: active, plus optionally a listening
 // TCP port and an HTTP URL answering 2xx (probed from the host with curl).
 type Health struct {
-	Port    int
-	HTTP    string
-	Timeout time.Duration
+	Port int
+	HTTP string
+	// Insecure skips the certificate check of an https HTTP probe (a
+	// probe on loopback of a certificate made for the public name).
+	Insecure bool
+	Timeout  time.Duration
 }

@@ -95,6 +95,20 @@ func Services(env *spec.Environment, in templates.Inputs, opts ServicesOptions) 
 			Unit{Name: templates.UnitDocker, Enable: true, Health: Health{Timeout: timeout}},
 			Unit{Name: templates.UnitPowerSync, Enable: true, Health: Health{Port: port, HTTP: "http://127.0.0.1:" + strconv.Itoa(port) + "/probes/liveness", Timeout: timeout}},
 		)
+		if t := p.TLS; t != nil {
+			// nginx from Debian's archive serves PowerSync over TLS. Its
+			// health: PowerSync's liveness answers through it, over TLS
+			// on loopback (the certificate is made for the public name,
+			// so it is not checked there).
+			tlsPort := t.Port
+			if tlsPort == 0 {
+				tlsPort = spec.DefaultProxyTLSPort
+			}
+			d.Packages = append(d.Packages, Package{Name: "nginx", Restart: templates.UnitNginx})
+			d.Units = append(d.Units, Unit{Name: templates.UnitNginx, Enable: true, Health: Health{
+				Port: tlsPort, HTTP: "https://127.0.0.1:" + strconv.Itoa(tlsPort) + "/probes/liveness", Insecure: true, Timeout: timeout,
+			}})
+		}
 	}
 
 	if b := s.Backend; b != nil {
@@ -147,6 +161,11 @@ func Services(env *spec.Environment, in templates.Inputs, opts ServicesOptions) 
 		case strings.HasPrefix(f.Path, "/etc/systemd/system/") && strings.HasSuffix(f.Path, ".service"):
 			cf.Validate = "systemd-analyze verify --man=no {}"
 			cf.StrictStderr = true
+		case f.Path == templates.NginxPowerSyncConf:
+			// nginx -t reads the whole configuration from its fixed
+			// place (the certificate files are written before it).
+			cf.Validate = "if [ -x /usr/sbin/nginx ]; then /usr/sbin/nginx -t -q; fi"
+			cf.ValidateInPlace = true
 		case f.Path == "/etc/sysusers.d/acco.conf":
 			cf.Post = "systemd-sysusers"
 		case f.Path == MosquittoPasswdPath:

@@ -272,7 +272,8 @@ func TestServicesFromShippedEnvironments(t *testing.T) {
 		Databases:             map[string]templates.DB{"main": {Host: "db.example", Port: 5432, CACert: "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n"}},
 		Passwords:             map[string]string{"main.emqx": "p1", "main.powersync": "p2", "main.backend": "p3"},
 		EMQXDashboardPassword: "d", EMQXCookie: "c", PowerSyncAPIToken: "tok", MQTTBackendPassword: "m",
-		TLS: map[string]templates.TLS{"mqtts": {Cert: "cert", Key: "key"}},
+		TLS:          map[string]templates.TLS{"mqtts": {Cert: "cert", Key: "key"}},
+		PowerSyncTLS: templates.TLS{Cert: "ps-cert", Key: "ps-key"},
 	}
 	for _, n := range names {
 		e, err := spec.Load("../environments", n, nil)
@@ -302,6 +303,13 @@ func TestServicesFromShippedEnvironments(t *testing.T) {
 			want = append(want, "powersync.service")
 		} else if units["powersync.service"] {
 			t.Errorf("%s: offline, but powersync.service is managed", n)
+		}
+		proxied := !e.Services.Offline && e.Services.PowerSync != nil && e.Services.PowerSync.TLS != nil
+		if proxied {
+			want = append(want, templates.UnitNginx)
+			checkNginxRole(t, n, d)
+		} else if units[templates.UnitNginx] {
+			t.Errorf("%s: no services.powersync.tls, but nginx is managed", n)
 		}
 		for _, u := range want {
 			if !units[u] {
@@ -396,5 +404,47 @@ func TestParseFactsUnits(t *testing.T) {
 	}
 	if _, err := parseFacts([]byte(out), probed{units: []string{"one.service"}}); err == nil {
 		t.Error("more unit blocks than units asked: no error")
+	}
+}
+
+// checkNginxRole checks the TLS proxy in front of PowerSync: nginx from
+// Debian's archive, after PowerSync, its configuration checked with nginx -t
+// in place, its key readable by root only, and its health gate asking
+// PowerSync's liveness through it over TLS.
+func checkNginxRole(t *testing.T, env string, d Desired) {
+	t.Helper()
+	pkg := false
+	for _, p := range d.Packages {
+		if p.Name == "nginx" {
+			pkg = !p.Repo && p.Restart == templates.UnitNginx
+		}
+	}
+	if !pkg {
+		t.Errorf("%s: nginx is not installed from Debian's archive: %+v", env, d.Packages)
+	}
+	order := map[string]int{}
+	for i, u := range d.Units {
+		order[u.Name] = i
+		if u.Name == templates.UnitNginx {
+			script := healthScript(u.Name, u.Health)
+			if !strings.Contains(script, "--insecure https://127.0.0.1:443/probes/liveness ||") || !strings.Contains(script, "sport = :443") {
+				t.Errorf("%s: nginx's health gate:\n%s", env, script)
+			}
+		}
+	}
+	if order[templates.UnitNginx] < order[templates.UnitPowerSync] {
+		t.Errorf("%s: nginx starts before PowerSync, which its health gate reaches", env)
+	}
+	seen := map[string]File{}
+	for _, f := range d.Files {
+		seen[f.Path] = f
+	}
+	conf, ok := seen[templates.NginxPowerSyncConf]
+	if !ok || !conf.ValidateInPlace || !strings.Contains(conf.Validate, "nginx -t") || conf.Restart != templates.UnitNginx {
+		t.Errorf("%s: %s: %+v", env, templates.NginxPowerSyncConf, conf)
+	}
+	key := seen[templates.NginxCertDir+"/powersync.key"]
+	if key.Mode != 0o600 || key.Owner != "root" || !key.Sensitive {
+		t.Errorf("%s: the proxy's key is %o %s, sensitive %v", env, key.Mode, key.Owner, key.Sensitive)
 	}
 }

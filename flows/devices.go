@@ -105,7 +105,7 @@ func (d *Devices) Add(ctx context.Context, name string) (*AddedDevice, error) {
 	}
 	f := d.s.Env.DataFlow()
 	out := &AddedDevice{Name: name, Password: pw, Topic: deviceTopic(f.Topic, name)}
-	if p := spec.PlainMQTTPort(d.s.Env.BrokerListeners()); p != 0 {
+	if p := spec.ReachablePlainMQTTPort(d.s.Env.BrokerListeners()); p != 0 {
 		out.Broker = net.JoinHostPort(d.host.Address, fmt.Sprint(p))
 	}
 	return out, nil

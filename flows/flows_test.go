@@ -43,6 +43,20 @@ func TestPlainMQTTPort(t *testing.T) {
 	}
 }
 
+// TestReachablePlainMQTTPort: where trackers (and acco verify, acco device
+// add) reach plain MQTT. preprod and prod keep theirs on loopback for the
+// backend, so devices use mqtts there.
+func TestReachablePlainMQTTPort(t *testing.T) {
+	for _, tc := range []struct {
+		env  string
+		want int
+	}{{"local", 1883}, {"test", 1883}, {"preprod", 0}, {"prod", 0}} {
+		if got := spec.ReachablePlainMQTTPort(loadEnv(t, tc.env).BrokerListeners()); got != tc.want {
+			t.Errorf("%s: reachable plain MQTT port = %d, want %d", tc.env, got, tc.want)
+		}
+	}
+}
+
 // TestDataFlows checks where each shipped environment's positions and
 // device credentials go, as the flows read them.
 func TestDataFlows(t *testing.T) {

@@ -132,7 +132,49 @@ func (s *Session) Inputs(ctx context.Context) (*Inputs, error) {
 	if in.TLS, err = listenerTLS(env); err != nil {
 		return nil, err
 	}
+	if ps := env.Services.PowerSync; ps != nil && ps.SyncRules != "" {
+		const key = "services.powersync.sync_rules"
+		src, err := readLocal(env, key, ps.SyncRules)
+		if err != nil {
+			return nil, err
+		}
+		path, _ := env.LocalPath(ps.SyncRules)
+		if err := templates.CheckSyncRules(path, []byte(src)); err != nil {
+			return nil, err
+		}
+		in.SyncRules = &templates.SyncRules{File: path, Content: []byte(src)}
+	}
+	if ps := env.Services.PowerSync; ps != nil && ps.TLS != nil {
+		const key = "services.powersync.tls."
+		if in.PowerSyncTLS.Cert, err = readLocal(env, key+"cert_file", ps.TLS.CertFile); err != nil {
+			return nil, err
+		}
+		if in.PowerSyncTLS.Key, err = readLocal(env, key+"key_file", ps.TLS.KeyFile); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
+}
+
+// readLocal reads a local file the YAML names at key (a path as LocalPath
+// resolves it); "" reads nothing. Its error names the file and line of the
+// key.
+func readLocal(env *spec.Environment, key, p string) (string, error) {
+	if p == "" {
+		return "", nil
+	}
+	path, err := env.LocalPath(p)
+	if err == nil {
+		var b []byte
+		if b, err = os.ReadFile(path); err == nil {
+			return string(b), nil
+		}
+	}
+	where := key
+	if file, line, _ := env.Position(key); file != "" {
+		where = fmt.Sprintf("%s:%d: %s", file, line, key)
+	}
+	return "", fmt.Errorf("%s: %w", where, err)
 }
 
 // listenerTLS reads the certificate files of the broker's TLS listeners.
@@ -151,22 +193,7 @@ func listenerTLS(env *spec.Environment) (map[string]templates.TLS, error) {
 			continue
 		}
 		read := func(key, p string) (string, error) {
-			if p == "" {
-				return "", nil
-			}
-			path, err := env.LocalPath(p)
-			if err == nil {
-				var b []byte
-				if b, err = os.ReadFile(path); err == nil {
-					return string(b), nil
-				}
-			}
-			file, line, _ := env.Position(prefix + name + ".tls." + key)
-			where := prefix + name + ".tls." + key
-			if file != "" {
-				where = fmt.Sprintf("%s:%d: %s", file, line, where)
-			}
-			return "", fmt.Errorf("%s: %w", where, err)
+			return readLocal(env, prefix+name+".tls."+key, p)
 		}
 		var t templates.TLS
 		var err error

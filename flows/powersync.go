@@ -27,14 +27,16 @@ func powerSyncKey(secret string) ed25519.PrivateKey {
 }
 
 // clientToken mints a PowerSync client token as the apps' tokens are made:
-// EdDSA, kid, sub, aud, iat and exp (PowerSync requires all of them).
+// EdDSA, kid, sub, aud, iat and exp (PowerSync requires all of them), plus
+// the claim acco's own bucket of the sync config keys on
+// (templates.VerifyClaim), which no app token carries.
 func clientToken(key ed25519.PrivateKey, subject, audience string, now time.Time, ttl time.Duration) string {
 	enc := func(v any) string {
 		b, _ := json.Marshal(v)
 		return base64.RawURLEncoding.EncodeToString(b)
 	}
 	head := enc(map[string]string{"alg": "EdDSA", "typ": "JWT", "kid": templates.PowerSyncVerifyKeyID})
-	body := enc(map[string]any{"sub": subject, "aud": audience, "iat": now.Unix(), "exp": now.Add(ttl).Unix()})
+	body := enc(map[string]any{"sub": subject, "aud": audience, "iat": now.Unix(), "exp": now.Add(ttl).Unix(), templates.VerifyClaim: templates.VerifyClaimValue})
 	sig := ed25519.Sign(key, []byte(head+"."+body))
 	return head + "." + body + "." + base64.RawURLEncoding.EncodeToString(sig)
 }

@@ -31,6 +31,7 @@ func checkToken(pub ed25519.PublicKey, tok, audience string, now time.Time) erro
 	var claims struct {
 		Sub, Aud string
 		Iat, Exp int64
+		Acco     string `json:"acco"`
 	}
 	for i, v := range []any{&head, &claims} {
 		b, _ := base64.RawURLEncoding.DecodeString(parts[i])
@@ -41,7 +42,7 @@ func checkToken(pub ed25519.PublicKey, tok, audience string, now time.Time) erro
 	switch {
 	case head.Alg != "EdDSA" || head.Kid != templates.PowerSyncVerifyKeyID:
 		return fmt.Errorf("header %+v", head)
-	case claims.Sub == "" || claims.Aud != audience:
+	case claims.Sub == "" || claims.Aud != audience || claims.Acco != templates.VerifyClaimValue || templates.VerifyClaim != "acco":
 		return fmt.Errorf("claims %+v", claims)
 	case claims.Iat > now.Unix()+1 || claims.Exp <= now.Unix() || claims.Exp-claims.Iat > 86400:
 		return fmt.Errorf("times %+v", claims)
@@ -57,7 +58,7 @@ func TestSyncSees(t *testing.T) {
 	}
 	row := func(op string, lat float64) string {
 		data, _ := json.Marshal(fmt.Sprintf(`{"id":"acco-verify","device_id":"acco-verify","lat":%v,"lon":4.8357}`, lat))
-		return fmt.Sprintf(`{"data":{"bucket":"global[]","data":[{"op_id":"1","op":%q,"object_type":"device_last_position","object_id":"acco-verify","data":%s,"checksum":1}]}}`, op, data)
+		return fmt.Sprintf(`{"data":{"bucket":"acco_verify[]","data":[{"op_id":"1","op":%q,"object_type":"device_last_position","object_id":"acco-verify","data":%s,"checksum":1}]}}`, op, data)
 	}
 	for _, tc := range []struct {
 		name  string

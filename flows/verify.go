@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -414,14 +415,22 @@ func (v *verifyRun) waitBack(ctx context.Context, conn *configure.SSHConnector, 
 }
 
 // brokerURL is where the verification device connects: the broker's plain
-// MQTT listener, or its TLS listener (the certificate checked against the
-// listener's own certificate chain) when it has no plain one.
+// MQTT listener that devices reach (not one bound to loopback, which only
+// the backend uses), or else its TLS listener, the certificate checked
+// against the listener's own certificate chain and the name it is made
+// for (see tlsServerName).
 func (v *verifyRun) brokerURL(ipv4 string) (string, *tls.Config, error) {
 	ls := v.s.Env.BrokerListeners()
-	if p := spec.PlainMQTTPort(ls); p != 0 {
+	if p := spec.ReachablePlainMQTTPort(ls); p != 0 {
 		return "tcp://" + net.JoinHostPort(ipv4, strconv.Itoa(p)), nil, nil
 	}
-	for name, l := range ls {
+	names := make([]string, 0, len(ls))
+	for name := range ls {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		l := ls[name]
 		if l == nil || l.Type != "ssl" {
 			continue
 		}
@@ -429,10 +438,27 @@ func (v *verifyRun) brokerURL(ipv4 string) (string, *tls.Config, error) {
 		if err != nil {
 			pool = x509.NewCertPool()
 		}
-		pool.AppendCertsFromPEM([]byte(v.in.Templates.TLS[name].Cert))
-		return "ssl://" + net.JoinHostPort(ipv4, strconv.Itoa(l.Port)), &tls.Config{RootCAs: pool, ServerName: ipv4, MinVersion: tls.VersionTLS12}, nil
+		chain := v.in.Templates.TLS[name].Cert
+		pool.AppendCertsFromPEM([]byte(chain))
+		return "ssl://" + net.JoinHostPort(ipv4, strconv.Itoa(l.Port)), &tls.Config{RootCAs: pool, ServerName: tlsServerName(chain, ipv4), MinVersion: tls.VersionTLS12}, nil
 	}
-	return "", nil, errors.New("the broker has no tcp or ssl listener to publish to")
+	return "", nil, errors.New("the broker has no tcp listener that devices reach and no ssl listener to publish to")
+}
+
+// tlsServerName is the name to check a listener's certificate against when
+// connecting to it at ipv4: ipv4 when the certificate (the first of the
+// PEM chain) is made for that address or cannot be read, else its first DNS
+// name, which is what the trackers connect to.
+func tlsServerName(chain, ipv4 string) string {
+	block, _ := pem.Decode([]byte(chain))
+	if block == nil {
+		return ipv4
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil || len(cert.DNSNames) == 0 || cert.VerifyHostname(ipv4) == nil {
+		return ipv4
+	}
+	return cert.DNSNames[0]
 }
 
 // db logs in to the flow's database as the cluster's admin, through the

@@ -15,6 +15,8 @@ have openstack || need+=(python3-openstackclient)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 have mosquitto || need+=(mosquitto mosquitto-clients)
 have systemd-analyze || need+=(systemd)
+# nginx -t checks the TLS proxy acco puts in front of PowerSync (templates).
+[ -x /usr/sbin/nginx ] || need+=(nginx)
 have npm || need+=(npm)
 [ -x /usr/bin/aws ] || need+=(awscli)
 

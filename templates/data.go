@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -84,24 +85,24 @@ type powersyncData struct {
 	Image, SSLMode, SourceCA, StorageCA string
 	SourceURI, StorageURI, APIToken     string
 	Port                                int
-	Tables                              []syncTable
-	ClientAuth                          *spec.ClientAuth
+	// SyncConfig is the sync config (sync-config.yaml): the
+	// application's, with acco verify's bucket.
+	SyncConfig string
+	ClientAuth *spec.ClientAuth
 	// VerifyKeyX is acco verify's Ed25519 public key (JWK x) and
 	// VerifyKeyID its kid, when PowerSync checks client tokens.
 	VerifyKeyX, VerifyKeyID string
+	// Proxy is the TLS proxy in front of PowerSync, or nil.
+	Proxy *proxyData
 }
 
-// syncTable is a published table and the column that identifies its rows
-// to the apps: PowerSync takes each row's id column, and without one every
-// row of the table gets the same (empty) id.
-type syncTable struct{ Name, IDColumn string }
-
-// Select is the sync rule's data query for the table.
-func (t syncTable) Select() string {
-	if t.IDColumn == "" || t.IDColumn == "id" {
-		return "SELECT * FROM " + t.Name
-	}
-	return "SELECT " + t.IDColumn + " AS id, * FROM " + t.Name
+// proxyData is nginx serving PowerSync over TLS: its port, the upstream
+// (PowerSync on loopback) and its certificate files.
+type proxyData struct {
+	Port              int
+	Upstream          string
+	CertPath, KeyPath string
+	cert, key         string
 }
 
 type envVar struct{ Name, Value string }
@@ -139,11 +140,14 @@ func newData(env *spec.Environment, in Inputs) (*data, error) {
 		return nil, fmt.Errorf("services.broker: unknown broker %q", s.Broker)
 	}
 	if p := s.PowerSync; p != nil {
-		flowTables := map[string]bool{spec.DevicesTable: true}
-		if f := env.DataFlow(); f != nil && f.LatestTable != "" {
-			flowTables[f.LatestTable] = true
+		// acco verify reads the verification device's latest position
+		// from the sync stream, with its own token, where PowerSync
+		// checks tokens and publishes that table.
+		verifyTable := ""
+		if f := env.DataFlow(); f != nil && f.LatestTable != "" && p.ClientAuth != nil && slices.Contains(p.Tables, f.LatestTable) {
+			verifyTable = f.LatestTable
 		}
-		ps, err := newPowerSync(p, in, flowTables)
+		ps, err := newPowerSync(env.Name, p, in, verifyTable)
 		if err != nil {
 			return nil, err
 		}
@@ -401,21 +405,9 @@ func pgURI(c pgConn, password string, q url.Values) string {
 	return u.String()
 }
 
-// syncTables pairs each published table with its id column: device_id for
-// the tables acco creates (devices and the latest positions), id otherwise.
-func syncTables(tables []string, flowTables map[string]bool) []syncTable {
-	out := make([]syncTable, 0, len(tables))
-	for _, t := range tables {
-		st := syncTable{Name: t}
-		if flowTables[t] {
-			st.IDColumn = "device_id"
-		}
-		out = append(out, st)
-	}
-	return out
-}
-
-func newPowerSync(p *spec.PowerSync, in Inputs, flowTables map[string]bool) (*powersyncData, error) {
+// newPowerSync is PowerSync's data; verifyTable is the latest position
+// table acco verify reads through the sync stream ("" when it does not).
+func newPowerSync(envName string, p *spec.PowerSync, in Inputs, verifyTable string) (*powersyncData, error) {
 	if in.PowerSyncAPIToken == "" {
 		return nil, fmt.Errorf("powersync: the API token is needed (sealed in state)")
 	}
@@ -431,7 +423,6 @@ func newPowerSync(p *spec.PowerSync, in Inputs, flowTables map[string]bool) (*po
 		Image:      p.ImageRef(),
 		SSLMode:    orDefault(p.SSLMode, spec.DefaultSSLMode),
 		Port:       intOr(p.Port, spec.DefaultPowerSyncPort),
-		Tables:     syncTables(p.Tables, flowTables),
 		ClientAuth: p.ClientAuth,
 		APIToken:   in.PowerSyncAPIToken,
 		SourceURI:  pgURI(src, srcPW, nil),
@@ -440,6 +431,31 @@ func newPowerSync(p *spec.PowerSync, in Inputs, flowTables map[string]bool) (*po
 	if p.ClientAuth != nil && len(in.PowerSyncVerifyKey) == ed25519.PublicKeySize {
 		d.VerifyKeyX = base64.RawURLEncoding.EncodeToString(in.PowerSyncVerifyKey)
 		d.VerifyKeyID = PowerSyncVerifyKeyID
+	}
+	if p.SyncRules != "" && in.SyncRules == nil {
+		return nil, fmt.Errorf("powersync: services.powersync.sync_rules: the file %s was not read", p.SyncRules)
+	}
+	var app *SyncRules
+	if p.SyncRules != "" {
+		app = in.SyncRules
+	}
+	sc, err := syncConfig(envName, app, verifyTable)
+	if err != nil {
+		return nil, err
+	}
+	d.SyncConfig = string(sc)
+	if t := p.TLS; t != nil {
+		if in.PowerSyncTLS.Cert == "" || in.PowerSyncTLS.Key == "" {
+			return nil, fmt.Errorf("powersync: services.powersync.tls: no certificate and key given (read from its cert_file and key_file)")
+		}
+		d.Proxy = &proxyData{
+			Port:     intOr(t.Port, spec.DefaultProxyTLSPort),
+			Upstream: hostPort("127.0.0.1", d.Port),
+			CertPath: NginxCertDir + "/powersync.crt",
+			KeyPath:  NginxCertDir + "/powersync.key",
+			cert:     in.PowerSyncTLS.Cert,
+			key:      in.PowerSyncTLS.Key,
+		}
 	}
 	if d.SSLMode != "disable" {
 		d.SourceCA, d.StorageCA = srcDB.CACert, stoDB.CACert

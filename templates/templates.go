@@ -55,6 +55,14 @@ const (
 	UnitPowerSync = "powersync.service"
 	UnitBackend   = "acco-backend.service"
 	UnitDocker    = "docker.service"
+	UnitNginx     = "nginx.service"
+)
+
+// Where the TLS proxy in front of PowerSync keeps its configuration and
+// certificate.
+const (
+	NginxPowerSyncConf = "/etc/nginx/conf.d/acco-powersync.conf"
+	NginxCertDir       = "/etc/nginx/acco"
 )
 
 // BackendUser is the system user the Node backend runs as.
@@ -117,6 +125,12 @@ type Inputs struct {
 	MQTTUsers []MQTTUser
 	// TLS are the MQTT listeners' certificates by listener name.
 	TLS map[string]TLS
+	// SyncRules is the application's sync config, read from the file
+	// services.powersync.sync_rules names (nil when it names none).
+	SyncRules *SyncRules
+	// PowerSyncTLS is the certificate of the TLS proxy in front of
+	// PowerSync (services.powersync.tls; CA unused).
+	PowerSyncTLS TLS
 }
 
 // PowerSyncVerifyKeyID is the kid of acco verify's key in PowerSync's
@@ -150,6 +164,7 @@ func (in Inputs) Secrets() []string {
 	for _, t := range in.TLS {
 		add(strings.TrimSpace(t.Key))
 	}
+	add(strings.TrimSpace(in.PowerSyncTLS.Key))
 	sort.Slice(s, func(i, j int) bool {
 		if len(s[i]) != len(s[j]) {
 			return len(s[i]) > len(s[j])
@@ -245,6 +260,9 @@ func Files(env *spec.Environment, in Inputs) ([]File, error) {
 			item{RolePowerSync, "powersync.env", "/etc/powersync/powersync.env", "root", "root", 0o600, UnitPowerSync, true},
 			item{RolePowerSync, "powersync.service", "/etc/systemd/system/powersync.service", "root", "root", 0o644, UnitPowerSync, false},
 		)
+		if d.PowerSync.Proxy != nil {
+			items = append(items, item{RolePowerSync, "nginx-powersync.conf", NginxPowerSyncConf, "root", "root", 0o644, UnitNginx, false})
+		}
 	}
 	if env.Services.Backend != nil {
 		items = append(items,
@@ -279,6 +297,11 @@ func Files(env *spec.Environment, in Inputs) ([]File, error) {
 				tlsFiles(&files, RoleMosquitto, "root", "mosquitto", l.TLS, UnitMosquitto)
 			}
 		}
+	}
+	if p := d.PowerSync; p != nil && p.Proxy != nil {
+		// nginx's master process reads them as root.
+		raw(RolePowerSync, p.Proxy.CertPath, "root", "root", 0o644, p.Proxy.cert, UnitNginx, false)
+		raw(RolePowerSync, p.Proxy.KeyPath, "root", "root", 0o600, p.Proxy.key, UnitNginx, true)
 	}
 	if b := d.Backend; b != nil {
 		for _, c := range b.CAFiles {

@@ -40,6 +40,7 @@ func sampleInputs() Inputs {
 		TLS: map[string]TLS{
 			"mqtts": {Cert: "-----BEGIN CERTIFICATE-----\nMQTTSCERT\n-----END CERTIFICATE-----\n", Key: "-----BEGIN PRIVATE KEY-----\nkey-S3CRET\n-----END PRIVATE KEY-----\n"},
 		},
+		PowerSyncTLS: TLS{Cert: "-----BEGIN CERTIFICATE-----\nPOWERSYNCCERT\n-----END CERTIFICATE-----\n", Key: "-----BEGIN PRIVATE KEY-----\npowersync-key-S3CRET\n-----END PRIVATE KEY-----\n"},
 	}
 }
 

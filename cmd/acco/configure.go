@@ -90,6 +90,12 @@ func (a *app) runConfigure(ctx context.Context, name string, f configureFlags) e
 	if err != nil {
 		return err
 	}
+	a.printWarnings(env)
+	if a.json {
+		for _, w := range env.Warnings() {
+			a.jsonLine(diagnosticLine{Type: "diagnostic", Severity: "warning", Summary: w.Error()})
+		}
+	}
 	sealer, err := a.sealer()
 	if err != nil {
 		return err

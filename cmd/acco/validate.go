@@ -11,10 +11,11 @@ import (
 
 // validateResult is the JSON document of `acco validate`.
 type validateResult struct {
-	Env    string        `json:"env"`
-	Valid  bool          `json:"valid"`
-	Errors []*spec.Error `json:"errors,omitempty"`
-	Other  string        `json:"error,omitempty"`
+	Env      string        `json:"env"`
+	Valid    bool          `json:"valid"`
+	Errors   []*spec.Error `json:"errors,omitempty"`
+	Warnings []*spec.Error `json:"warnings,omitempty"`
+	Other    string        `json:"error,omitempty"`
 }
 
 func (a *app) validateCommand() *cobra.Command {
@@ -24,7 +25,9 @@ func (a *app) validateCommand() *cobra.Command {
 		Long: `Validate loads environments/defaults.yaml merged with environments/ENV.yaml,
 decodes it strictly and checks every rule and cross reference. It makes no
 network call. With no ENV it validates every environment in the directory.
-Each problem is printed as file:line:column: key.path: message.`,
+Each problem is printed as file:line:column: key.path: message. Warnings
+(what is allowed but probably not meant, such as PowerSync without the
+application's sync rules) go to stderr and do not fail the validation.`,
 		Example: "  acco validate test\n  acco validate            # every environment\n  acco validate prod --json",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			names := args
@@ -51,6 +54,8 @@ Each problem is printed as file:line:column: key.path: message.`,
 					}
 					fmt.Fprintln(a.err, err.Error())
 				} else {
+					res.Warnings = env.Warnings()
+					a.printWarnings(env)
 					h.printf("%s: valid (%s)\n", name, describeEnv(env))
 				}
 				results = append(results, res)
@@ -71,4 +76,11 @@ Each problem is printed as file:line:column: key.path: message.`,
 // describeEnv summarises an environment in one line.
 func describeEnv(env *spec.Environment) string {
 	return fmt.Sprintf("project %s, region %s, %d instance(s), %d database(s)", env.Project, env.Region, len(env.Instances), len(env.Databases))
+}
+
+// printWarnings prints the environment's warnings on stderr, one per line.
+func (a *app) printWarnings(env *spec.Environment) {
+	for _, w := range env.Warnings() {
+		fmt.Fprintf(a.err, "Warning: %s\n", w.Error())
+	}
 }

@@ -24,6 +24,7 @@ const (
 	DefaultACLNoMatch     = "deny"                          // EMQX's default is allow
 	DefaultPowerSyncImage = "journeyapps/powersync-service" // the published image
 	DefaultPowerSyncPort  = 8080                            // PowerSync's default port
+	DefaultProxyTLSPort   = 443                             // HTTPS, in front of PowerSync
 	DefaultPublication    = "powersync"                     // the only name PowerSync accepts
 	DefaultSSLMode        = "verify-full"                   // PowerSync's default
 	DefaultBackendBind    = "127.0.0.1"                     // behind the host, not exposed
@@ -63,6 +64,9 @@ func (e *Environment) applyDefaults() {
 		setDefault(&p.Port, DefaultPowerSyncPort)
 		setDefault(&p.Publication, DefaultPublication)
 		setDefault(&p.SSLMode, DefaultSSLMode)
+		if p.TLS != nil {
+			setDefault(&p.TLS.Port, DefaultProxyTLSPort)
+		}
 	}
 	if b := s.Backend; b != nil {
 		setDefault(&b.Bind, DefaultBackendBind)

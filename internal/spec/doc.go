@@ -27,6 +27,7 @@
 // keys are tagged spec:"env": cloud, admin_cidrs[*], state.endpoint,
 // keypairs.*.public_key, keypairs.*.public_key_file,
 // services.{emqx,mosquitto}.listeners.*.tls.{cert_file,key_file,ca_file},
+// services.powersync.sync_rules, services.powersync.tls.{cert_file,key_file},
 // services.backend.artifact and services.backend.env.*. ${...} anywhere
 // else, or an unset variable without a default, is an error. Local files
 // named in the YAML are read later (plan, configure), never by Load or
@@ -117,6 +118,8 @@
 //	        cert_file            string   local PEM (env)
 //	        key_file             string   local PEM (env)
 //	        ca_file              string   optional; requires client certificates (env)
+//	      public_plaintext       bool     default false; tcp and ws only: accepts, outside test,
+//	                                      this plain-text listener open to the whole internet
 //	    dashboard:
 //	      bind                   string   default 127.0.0.1
 //	      port                   int      default 18083
@@ -147,6 +150,16 @@
 //	    client_auth:             optional
 //	      jwks_uri               string   http(s) URL
 //	      audience               [string]
+//	    sync_rules               string   optional; the application's sync config, a local .yaml/.yml
+//	                                      (bucket_definitions or streams) read when configuring;
+//	                                      acco adds its bucket acco_verify; unset: the apps get
+//	                                      nothing, and validate warns (env)
+//	    tls:                     optional; nginx (Debian) serves PowerSync over TLS on port
+//	      port                   int      default 443
+//	      cert_file              string   local PEM (env)
+//	      key_file               string   local PEM (env)
+//	    public_plaintext         bool     default false; accepts, outside test, port (plain
+//	                                      HTTP) open to the whole internet
 //	  backend:
 //	    artifact                 string   local .tar.gz or .tgz (env)
 //	    entrypoint               string   .js/.mjs/.cjs path inside the artifact
@@ -160,7 +173,12 @@
 // logical_databases and one of its users. Ports are 1 to 65535 and no two
 // services of the host share one (22, 4370 and 5370 are taken). Every
 // database a service uses must admit instance.<host> in allow_from, and a
-// security group of the host must admit tcp/22. Resource names are lowercase
+// security group of the host must admit tcp/22. Outside the test
+// environment, a plain-text listener (an MQTT listener of type tcp or ws not
+// bound to a loopback address, or PowerSync's port, which serves plain HTTP)
+// that a rule of the host's security groups opens to 0.0.0.0/0 or ::/0 is
+// an error naming the listener and the rule, unless the listener sets
+// public_plaintext: true. Resource names are lowercase
 // letters, digits and dashes (at most 32; environment names at most 20).
 //
 // Resource addresses are KIND.NAME: keypair.NAME, security_group.NAME,

@@ -296,7 +296,15 @@ type Listener struct {
 	Port int `yaml:"port"`
 	// TLS holds the certificate of ssl and wss listeners.
 	TLS *TLSFiles `yaml:"tls"`
+	// PublicPlaintext accepts, outside the test environment, a plain-text
+	// listener (tcp or ws) whose port a security group of the services
+	// host opens to the whole internet (0.0.0.0/0 or ::/0): device
+	// credentials and positions then cross the internet in clear.
+	PublicPlaintext bool `yaml:"public_plaintext"`
 }
+
+// PlainText reports whether the listener carries MQTT without TLS.
+func (l *Listener) PlainText() bool { return l.Type == "tcp" || l.Type == "ws" }
 
 // TLSFiles are local PEM files uploaded to the host for a TLS listener. They
 // are read when configuring, not when validating.
@@ -400,6 +408,33 @@ type PowerSync struct {
 	SSLMode string `yaml:"sslmode"`
 	// ClientAuth configures how PowerSync checks app tokens.
 	ClientAuth *ClientAuth `yaml:"client_auth"`
+	// SyncRules is the application's sync config (PowerSync's sync rules
+	// or sync streams: bucket_definitions or streams), a local YAML file
+	// in the backend's repository, read when configuring; acco adds its
+	// own bucket acco_verify, which only acco verify's token gets. "~/" is
+	// the home directory; a relative path is relative to the environments
+	// directory. Empty: the apps get no data (a warning says so).
+	SyncRules string `yaml:"sync_rules" spec:"env"`
+	// TLS, when set, puts a TLS reverse proxy (nginx from Debian's
+	// archive) in front of PowerSync, which serves plain HTTP only: the
+	// apps connect to TLS.Port, and Port need not be opened.
+	TLS *ProxyTLS `yaml:"tls"`
+	// PublicPlaintext accepts, outside the test environment, a security
+	// group of the services host opening Port (plain HTTP: app tokens and
+	// data in clear) to the whole internet.
+	PublicPlaintext bool `yaml:"public_plaintext"`
+}
+
+// ProxyTLS is the TLS listener of the reverse proxy in front of a service
+// and its certificate: local PEM files read when configuring, not when
+// validating.
+type ProxyTLS struct {
+	// Port is the proxy's TLS port (default 443).
+	Port int `yaml:"port"`
+	// CertFile is the certificate chain.
+	CertFile string `yaml:"cert_file" spec:"env"`
+	// KeyFile is the private key.
+	KeyFile string `yaml:"key_file" spec:"env"`
 }
 
 // ImageRef returns the image reference, repository:tag.

@@ -695,6 +695,7 @@ func (v *validator) services() {
 	v.ports(s)
 	if host != nil {
 		v.hostAllowed(s)
+		v.exposure(s, host)
 	}
 }
 
@@ -950,6 +951,9 @@ func (v *validator) listeners(p string, ls map[string]*Listener) {
 		case l.TLS != nil && l.Type != "":
 			v.add(lp+".tls", "listeners of type %s have no TLS; use type ssl (or wss) for TLS", l.Type)
 		}
+		if l.PublicPlaintext && tlsType {
+			v.add(lp+".public_plaintext", "applies only to plain-text listeners (type tcp or ws); a listener of type %s is encrypted: remove public_plaintext", l.Type)
+		}
 	}
 }
 
@@ -1028,6 +1032,18 @@ func (v *validator) powersync(p string, ps *PowerSync) {
 	}
 	v.noDuplicates(p+".tables", ps.Tables)
 	v.oneOf(p+".sslmode", ps.SSLMode, "verify-full", "verify-ca", "disable")
+	if f := ps.SyncRules; f != "" {
+		if strings.ContainsAny(f, "\x00\n\r") {
+			v.add(p+".sync_rules", "%q is not a file path", f)
+		} else if !strings.HasSuffix(f, ".yaml") && !strings.HasSuffix(f, ".yml") {
+			v.add(p+".sync_rules", "%q is not a YAML file (.yaml or .yml): name the application's sync config, e.g. ../backend/sync-rules.yaml", f)
+		}
+	}
+	if t := ps.TLS; t != nil {
+		v.port(p+".tls.port", t.Port)
+		v.localFile(p+".tls.cert_file", t.CertFile, "the certificate chain the apps are served (a local PEM file)")
+		v.localFile(p+".tls.key_file", t.KeyFile, "the certificate's private key (a local PEM file)")
+	}
 	if ca := ps.ClientAuth; ca != nil {
 		if v.required(p+".client_auth.jwks_uri", ca.JWKSURI, "where PowerSync fetches the keys that sign app tokens") {
 			if u, err := url.Parse(ca.JWKSURI); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
@@ -1151,6 +1167,9 @@ func (v *validator) ports(s *Services) {
 	}
 	if s.Backend != nil {
 		claims = append(claims, claim{"services.backend.port", "services.backend.port", s.Backend.Port})
+	}
+	if s.PowerSync != nil && s.PowerSync.TLS != nil {
+		claims = append(claims, claim{"services.powersync.tls.port", "services.powersync.tls.port", s.PowerSync.TLS.Port})
 	}
 	taken := map[int]string{}
 	for _, c := range claims {

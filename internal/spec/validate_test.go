@@ -71,6 +71,9 @@ func TestValidate(t *testing.T) {
 		{"prod unprotected on purpose", func(e *Environment) {
 			e.Name = "prod"
 			e.AllowProdDatabaseDestroy = true
+			// test's plain listeners, accepted on purpose outside test
+			e.Services.EMQX.Listeners["mqtt"].PublicPlaintext = true
+			e.Services.PowerSync.PublicPlaintext = true
 		}, ""},
 		{"on_demand and protect", func(e *Environment) {
 			db := e.Databases["main"]
