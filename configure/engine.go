@@ -153,6 +153,9 @@ func (h *hostRun) event(typ, addr, action, msg string) {
 // wet is the one choke point of every mutating remote command: in dry mode
 // it only records what it would do.
 func (h *hostRun) wet(ctx context.Context, addr, what, script string, stdin io.Reader) ([]byte, error) {
+	if err := h.guard(what, script); err != nil {
+		return nil, err
+	}
 	if h.dry {
 		h.dryLog = append(h.dryLog, what)
 		return nil, nil
@@ -161,8 +164,21 @@ func (h *hostRun) wet(ctx context.Context, addr, what, script string, stdin io.R
 	return h.run(ctx, what, script, stdin)
 }
 
+// guard refuses a script whose text holds a secret of the run: it would
+// be on the host's command line. The error names the step, never the
+// value.
+func (h *hostRun) guard(what, script string) error {
+	if h.masker.Contains(script) {
+		return fmt.Errorf("%s: %w", what, ErrSecretOnCommandLine)
+	}
+	return nil
+}
+
 // run runs a command and masks the secrets in its error.
 func (h *hostRun) run(ctx context.Context, what, script string, stdin io.Reader) ([]byte, error) {
+	if err := h.guard(what, script); err != nil {
+		return nil, err
+	}
 	h.res.Commands++
 	out, err := h.r.Run(ctx, script, stdin)
 	if err != nil {
@@ -500,6 +516,9 @@ func (h *hostRun) gate(ctx context.Context, unit string, hc Health) error {
 	}
 	deadline := time.Now().Add(timeout)
 	script := healthScript(unit, hc)
+	if err := h.guard("health check of "+unit, script); err != nil {
+		return err
+	}
 	var last string
 	for {
 		h.res.Commands++
