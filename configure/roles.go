@@ -117,6 +117,7 @@ func Services(env *spec.Environment, in templates.Inputs, opts ServicesOptions) 
 			if err != nil {
 				return Desired{}, fmt.Errorf("services.backend.artifact: %w", err)
 			}
+			a.InstallScripts, a.User = b.InstallScripts, templates.BackendUser
 			d.Artifacts = append(d.Artifacts, a)
 		}
 	}

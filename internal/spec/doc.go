@@ -155,6 +155,7 @@
 //	    port                     int      default 3000
 //	    postgres                 ref
 //	    env                      map      NAME: value (values env); not HOST, PORT, DATABASE_URL, MQTT_URL
+//	    install_scripts          bool     default false: npm ci --ignore-scripts; true: npm ci runs the scripts as the service user
 //
 // A ref is {cluster, database, user}: a databases NAME, one of its
 // logical_databases and one of its users. Ports are 1 to 65535 and no two

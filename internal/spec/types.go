@@ -441,6 +441,12 @@ type Backend struct {
 	// for the device's name, e.g. /devices/{device}/last-position. Empty:
 	// verify does not check the backend.
 	VerifyURLPath string `yaml:"verify_url_path"`
+	// InstallScripts lets the dependencies' install scripts run when the
+	// host runs npm ci (for packages that build native code): npm then
+	// runs as the backend's service user in a staging directory it owns,
+	// which is given back to root before it goes live. Default false: npm
+	// ci --ignore-scripts, as root.
+	InstallScripts bool `yaml:"install_scripts"`
 }
 
 // Resource kinds, the first element of an address (KIND.NAME).
