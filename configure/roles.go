@@ -58,11 +58,11 @@ func Services(env *spec.Environment, in templates.Inputs, opts ServicesOptions) 
 	switch s.Broker {
 	case spec.BrokerEMQX:
 		e := s.EMQX
-		d.Commands = append(d.Commands, Command{
-			Name:    "emqx-apt-key",
-			Creates: "/usr/share/keyrings/emqx-enterprise5.asc",
-			Script:  "curl -fsSL https://packagecloud.io/emqx/emqx-enterprise5/gpgkey -o /usr/share/keyrings/emqx-enterprise5.asc.tmp && mv /usr/share/keyrings/emqx-enterprise5.asc.tmp /usr/share/keyrings/emqx-enterprise5.asc",
-		})
+		key, err := emqxAptKey(e)
+		if err != nil {
+			return Desired{}, err
+		}
+		d.addAptKey(key)
 		d.Packages = append(d.Packages, Package{Name: "emqx-enterprise", Version: e.Version, Repo: true, Restart: templates.UnitEMQX})
 		dash := e.Dashboard.Port
 		if dash == 0 {
@@ -93,10 +93,12 @@ func Services(env *spec.Environment, in templates.Inputs, opts ServicesOptions) 
 		if opts.Offline {
 			d.Packages = append(d.Packages, Package{Name: "nodejs", Restart: templates.UnitBackend})
 		} else {
-			d.Commands = append(d.Commands, Command{
-				Name:    "nodesource-apt-key",
-				Creates: "/usr/share/keyrings/nodesource.asc",
-				Script:  "curl -fsSL https://deb.nodesource.com/gpgkey/nodesource-repo.gpg.key -o /usr/share/keyrings/nodesource.asc.tmp && mv /usr/share/keyrings/nodesource.asc.tmp /usr/share/keyrings/nodesource.asc",
+			d.addAptKey(AptKey{
+				Name:         "nodesource-apt-key",
+				URL:          "https://deb.nodesource.com/gpgkey/nodesource-repo.gpg.key",
+				Keyring:      "/usr/share/keyrings/nodesource.asc",
+				Fingerprints: []string{NodeSourceKeyFingerprint},
+				Hint:         "NodeSource changed its key or the download was tampered with: check https://github.com/nodesource/distributions before trusting another key (acco's NodeSourceKeyFingerprint)",
 			})
 			d.Packages = append(d.Packages, Package{Name: "nodejs", Version: strconv.Itoa(b.NodeVersion) + ".*", Repo: true, Restart: templates.UnitBackend})
 		}
@@ -185,6 +187,38 @@ func emqxDashboardPasswordFile(password string) File {
 			"  echo 'the running EMQX did not take the new dashboard password: the next acco configure tries again' >&2\n" +
 			"  exit 1\nfi",
 	}
+}
+
+// emqxAptKey is the key of EMQX's packagecloud repository, pinned by the
+// fingerprint in services.emqx.apt_key_fingerprint (acco ships none).
+func emqxAptKey(e *spec.EMQX) (AptKey, error) {
+	k := AptKey{
+		Name:    "emqx-apt-key",
+		URL:     "https://packagecloud.io/emqx/emqx-enterprise5/gpgkey",
+		Keyring: "/usr/share/keyrings/emqx-enterprise5.asc",
+		Hint: "acco ships no fingerprint for EMQX's packagecloud key (none could be confirmed from a primary source): " +
+			"check this fingerprint with EMQX (support, or a copy of the key you trust), then set it as services.emqx.apt_key_fingerprint",
+	}
+	if e.AptKeyFingerprint != "" {
+		fp, err := NormalizeFingerprint(e.AptKeyFingerprint)
+		if err != nil {
+			return AptKey{}, fmt.Errorf("services.emqx.apt_key_fingerprint: %w", err)
+		}
+		k.Fingerprints = []string{fp}
+	}
+	return k, nil
+}
+
+// addAptKey adds the command that installs a pinned repository key, and
+// gpg, which checks it.
+func (d *Desired) addAptKey(k AptKey) {
+	d.Commands = append(d.Commands, k.Command())
+	for _, p := range d.Packages {
+		if p.Name == "gpg" {
+			return
+		}
+	}
+	d.Packages = append(d.Packages, Package{Name: "gpg"})
 }
 
 // MosquittoPasswdPath is Mosquitto's password file, made from the device

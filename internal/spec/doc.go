@@ -132,6 +132,7 @@
 //	      postgres               ref      user needs insert on table
 //	      table                  string   table or schema.table (the hypertable)
 //	      latest_table           string   optional; user needs insert and update
+//	    apt_key_fingerprint      string   optional; pins EMQX's packagecloud apt key (40 hex); configure refuses the key without it
 //	  mosquitto:                 required when broker is mosquitto
 //	    listeners.NAME           as for emqx
 //	    allow_anonymous          bool     default false; never true in prod

@@ -284,6 +284,11 @@ type EMQX struct {
 	DeviceAuth DeviceAuth `yaml:"device_auth"`
 	// Positions is the rule that writes tracker positions to PostgreSQL.
 	Positions *PositionsSink `yaml:"positions"`
+	// AptKeyFingerprint pins the key of EMQX's packagecloud apt
+	// repository (40 hex digits, spaces allowed). acco ships no
+	// fingerprint for it, and configure refuses the downloaded key until
+	// the operator, having checked it, sets this.
+	AptKeyFingerprint string `yaml:"apt_key_fingerprint"`
 }
 
 // Listener is an MQTT listener.
