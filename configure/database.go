@@ -31,10 +31,18 @@ type DBAdmin struct {
 	Port     int
 	User     string
 	Password string
-	// CACert is the cluster's CA (PEM); the connection is verify-full. Empty
-	// means TLS is required but not verified (local tests only).
+	// CACert is the cluster's CA (PEM); the connection is verify-full, and
+	// without it acco does not connect (the local cloud's clusters have
+	// one too).
 	CACert string
 }
+
+// ErrNoClusterCA is returned instead of connecting to a cluster whose CA
+// certificate is unknown: acco verifies the server (verify-full), never
+// connects unverified.
+var ErrNoClusterCA = errors.New("no CA certificate for the cluster: acco verifies its server (verify-full) and never connects unverified; " +
+	"OVH returns the CA once the cluster is READY (GET /cloud/project/{serviceName}/database/postgresql/{clusterId}/certificates): " +
+	"run acco again when acco plan shows the cluster ready, and ask OVH support if it stays empty")
 
 // DBStep is one idempotent statement of the bootstrap.
 type DBStep struct {
@@ -169,17 +177,14 @@ func connectDB(ctx context.Context, dial DialFunc, a DBAdmin, db string) (*pgx.C
 		return nil, err
 	}
 	cfg.User, cfg.Password = a.User, a.Password
-	tc := &tls.Config{ServerName: a.Host, MinVersion: tls.VersionTLS12}
-	if a.CACert != "" {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM([]byte(a.CACert)) {
-			return nil, errors.New("the cluster's CA certificate does not parse")
-		}
-		tc.RootCAs = pool
-	} else {
-		tc.InsecureSkipVerify = true
+	if strings.TrimSpace(a.CACert) == "" {
+		return nil, ErrNoClusterCA
 	}
-	cfg.TLSConfig = tc
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM([]byte(a.CACert)) {
+		return nil, errors.New("the cluster's CA certificate does not parse (PEM expected, as OVH's GET .../certificates returns it)")
+	}
+	cfg.TLSConfig = &tls.Config{ServerName: a.Host, RootCAs: pool, MinVersion: tls.VersionTLS12}
 	cfg.Fallbacks = nil
 	if dial != nil {
 		cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) { return dial(ctx, network, addr) }

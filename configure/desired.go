@@ -82,6 +82,12 @@ type Artifact struct {
 	// LockSHA256 is the hash of package-lock.json in the archive, or ""
 	// when it has none; `npm ci --omit=dev` runs only when it changed.
 	LockSHA256 string
+	// InstallScripts lets npm ci run the dependencies' install scripts, as
+	// User in a staging directory User owns, given back to root before it
+	// goes live. Without it npm ci runs as root with --ignore-scripts.
+	InstallScripts bool
+	// User is the service user npm ci runs as with InstallScripts.
+	User string
 	// Strip is tar's --strip-components (1 for an npm pack archive, whose
 	// files are under package/).
 	Strip int
@@ -93,6 +99,29 @@ type Artifact struct {
 
 func (a Artifact) marker() string     { return strings.TrimRight(a.Dir, "/") + ".sha256" }
 func (a Artifact) lockMarker() string { return strings.TrimRight(a.Dir, "/") + ".lock.sha256" }
+
+// scripts tells whether npm ci runs and runs install scripts.
+func (a Artifact) scripts() bool { return a.InstallScripts && a.LockSHA256 != "" }
+
+// markerValue is what the host's marker holds once the artifact is in
+// place: the archive's hash, and whether npm ci ran install scripts, so
+// that turning them on or off installs the dependencies again.
+func (a Artifact) markerValue() string {
+	if a.scripts() {
+		return a.SHA256 + " install-scripts"
+	}
+	return a.SHA256
+}
+
+// lockValue is what the lock marker holds: node_modules is kept from the
+// previous upload only when it was installed from the same lock file the
+// same way.
+func (a Artifact) lockValue() string {
+	if a.scripts() {
+		return a.LockSHA256 + " install-scripts"
+	}
+	return a.LockSHA256
+}
 
 // Unit is a systemd unit acco keeps enabled and running.
 type Unit struct {

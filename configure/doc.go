@@ -33,6 +33,15 @@
 // Every mutating remote command goes through one choke point (hostRun.wet),
 // which check mode never reaches.
 //
+// No secret is ever on a host's command line, where sudo's log and ps
+// would show it: secrets travel on standard input (file contents), and
+// both the engine and the SSH runner refuse a script whose text holds a
+// secret they mask (ErrSecretOnCommandLine), naming the step, never the
+// value. Third-party apt keys are checked against pinned fingerprints
+// before apt trusts them (AptKey), database connections are verify-full
+// only (ErrNoClusterCA), and npm ci runs no dependency's install script
+// unless the YAML opts in, and then not as root.
+//
 // A no-op run makes exactly one round trip per host after connecting: the
 // facts probe.
 package configure

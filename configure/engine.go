@@ -153,6 +153,9 @@ func (h *hostRun) event(typ, addr, action, msg string) {
 // wet is the one choke point of every mutating remote command: in dry mode
 // it only records what it would do.
 func (h *hostRun) wet(ctx context.Context, addr, what, script string, stdin io.Reader) ([]byte, error) {
+	if err := h.guard(what, script); err != nil {
+		return nil, err
+	}
 	if h.dry {
 		h.dryLog = append(h.dryLog, what)
 		return nil, nil
@@ -161,8 +164,21 @@ func (h *hostRun) wet(ctx context.Context, addr, what, script string, stdin io.R
 	return h.run(ctx, what, script, stdin)
 }
 
+// guard refuses a script whose text holds a secret of the run: it would
+// be on the host's command line. The error names the step, never the
+// value.
+func (h *hostRun) guard(what, script string) error {
+	if h.masker.Contains(script) {
+		return fmt.Errorf("%s: %w", what, ErrSecretOnCommandLine)
+	}
+	return nil
+}
+
 // run runs a command and masks the secrets in its error.
 func (h *hostRun) run(ctx context.Context, what, script string, stdin io.Reader) ([]byte, error) {
+	if err := h.guard(what, script); err != nil {
+		return nil, err
+	}
 	h.res.Commands++
 	out, err := h.r.Run(ctx, script, stdin)
 	if err != nil {
@@ -446,16 +462,32 @@ func (h *hostRun) write(ctx context.Context, f File) error {
 	return err
 }
 
+// artifactScript unpacks the archive on stdin into a staging directory
+// next to the app's, installs its dependencies when its lock file changed
+// (npm ci; else the previous node_modules moves over), and swaps it in.
+// npm ci runs as root with --ignore-scripts, so no dependency's code runs;
+// with InstallScripts it runs the install scripts as the service user, in
+// the staging directory, which that user owns only until npm is done: then
+// everything is root's again, so the service cannot change its own code.
 func artifactScript(a Artifact) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "set -e\napp=%s\nmkdir -p \"$(dirname \"$app\")\"\nnew=$(mktemp -d \"$app.new-XXXXXX\")\ntrap 'rm -rf \"$new\"' EXIT\n", shellQuote(strings.TrimRight(a.Dir, "/")))
+	fmt.Fprintf(&b, "set -e\napp=%s\nmkdir -p \"$(dirname \"$app\")\"\nnew=$(mktemp -d \"$app.new-XXXXXX\")\nhome=\ntrap 'rm -rf \"$new\" \"$home\"' EXIT\n", shellQuote(strings.TrimRight(a.Dir, "/")))
 	fmt.Fprintf(&b, "tar -xzf - -C \"$new\" --no-same-owner --strip-components=%d\n", a.Strip)
+	b.WriteString("chmod -R go-w,a+rX \"$new\"\n")
 	if a.LockSHA256 != "" {
-		fmt.Fprintf(&b, "if [ -d \"$app/node_modules\" ] && [ \"$(head -n 1 %s 2>/dev/null)\" = %s ]; then\n  mv \"$app/node_modules\" \"$new/node_modules\"\nelse\n  (cd \"$new\" && npm ci --omit=dev --no-audit --no-fund)\nfi\n",
-			shellQuote(a.lockMarker()), shellQuote(a.LockSHA256))
+		fmt.Fprintf(&b, "if [ -d \"$app/node_modules\" ] && [ \"$(head -n 1 %s 2>/dev/null)\" = %s ]; then\n  mv \"$app/node_modules\" \"$new/node_modules\"\nelse\n",
+			shellQuote(a.lockMarker()), shellQuote(a.lockValue()))
+		if a.scripts() {
+			fmt.Fprintf(&b, "  user=%s\n  gid=$(id -g \"$user\")\n  home=$(mktemp -d)\n  chown \"$user:$gid\" \"$home\" \"$new\"\n", shellQuote(a.User))
+			b.WriteString("  (cd \"$new\" && setpriv --reuid=\"$user\" --regid=\"$gid\" --init-groups env HOME=\"$home\" npm_config_cache=\"$home/.npm\" npm ci --omit=dev --no-audit --no-fund)\n")
+			b.WriteString("  chown -hR root:root \"$new\"\n  rm -rf \"$home\"\n")
+		} else {
+			b.WriteString("  (cd \"$new\" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund)\n")
+		}
+		b.WriteString("fi\nchmod -R go-w,a+rX \"$new\"\n")
 	}
-	b.WriteString("chmod -R go-w,a+rX \"$new\"\nrm -rf \"$app.old\"\nif [ -d \"$app\" ]; then mv \"$app\" \"$app.old\"; fi\nmv \"$new\" \"$app\"\nrm -rf \"$app.old\"\n")
-	fmt.Fprintf(&b, "printf '%%s\\n' %s > %s\nprintf '%%s\\n' %s > %s\ntrap - EXIT\n", shellQuote(a.LockSHA256), shellQuote(a.lockMarker()), shellQuote(a.SHA256), shellQuote(a.marker()))
+	b.WriteString("rm -rf \"$app.old\"\nif [ -d \"$app\" ]; then mv \"$app\" \"$app.old\"; fi\nmv \"$new\" \"$app\"\nrm -rf \"$app.old\"\n")
+	fmt.Fprintf(&b, "printf '%%s\\n' %s > %s\nprintf '%%s\\n' %s > %s\ntrap - EXIT\n", shellQuote(a.lockValue()), shellQuote(a.lockMarker()), shellQuote(a.markerValue()), shellQuote(a.marker()))
 	return b.String()
 }
 
@@ -504,6 +536,9 @@ func (h *hostRun) gate(ctx context.Context, unit string, hc Health) error {
 	}
 	deadline := time.Now().Add(timeout)
 	script := healthScript(unit, hc)
+	if err := h.guard("health check of "+unit, script); err != nil {
+		return err
+	}
 	var last string
 	for {
 		h.res.Commands++

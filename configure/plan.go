@@ -151,7 +151,7 @@ func PlanHost(host string, d Desired, f *Facts, owed []string) *HostPlan {
 	p.update = earlyChanged || repoMissing
 	for _, a := range d.Artifacts {
 		have := f.Markers[a.marker()]
-		if have == a.SHA256 {
+		if have == a.markerValue() {
 			change(KindArtifact, a.Dir, ActionNoop, "", shortHash(have), shortHash(have))
 			continue
 		}
@@ -160,8 +160,21 @@ func PlanHost(host string, d Desired, f *Facts, owed []string) *HostPlan {
 			action = ActionCreate
 		}
 		reason := "archive changed"
-		if f.Markers[a.lockMarker()] != a.LockSHA256 && a.LockSHA256 != "" {
-			reason += "; package-lock.json changed: npm ci"
+		if haveLock := f.Markers[a.lockMarker()]; haveLock != a.lockValue() && a.LockSHA256 != "" {
+			if lock, _, _ := strings.Cut(haveLock, " "); lock == a.LockSHA256 {
+				reason += "; install scripts turned "
+				if a.scripts() {
+					reason += "on"
+				} else {
+					reason += "off"
+				}
+			} else {
+				reason += "; package-lock.json changed"
+			}
+			reason += ": npm ci"
+			if a.scripts() {
+				reason += " as " + a.User
+			}
 		}
 		change(KindArtifact, a.Dir, action, reason, shortHash(have), shortHash(a.SHA256))
 		p.artifacts = append(p.artifacts, a)

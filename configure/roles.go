@@ -58,11 +58,11 @@ func Services(env *spec.Environment, in templates.Inputs, opts ServicesOptions) 
 	switch s.Broker {
 	case spec.BrokerEMQX:
 		e := s.EMQX
-		d.Commands = append(d.Commands, Command{
-			Name:    "emqx-apt-key",
-			Creates: "/usr/share/keyrings/emqx-enterprise5.asc",
-			Script:  "curl -fsSL https://packagecloud.io/emqx/emqx-enterprise5/gpgkey -o /usr/share/keyrings/emqx-enterprise5.asc.tmp && mv /usr/share/keyrings/emqx-enterprise5.asc.tmp /usr/share/keyrings/emqx-enterprise5.asc",
-		})
+		key, err := emqxAptKey(e)
+		if err != nil {
+			return Desired{}, err
+		}
+		d.addAptKey(key)
 		d.Packages = append(d.Packages, Package{Name: "emqx-enterprise", Version: e.Version, Repo: true, Restart: templates.UnitEMQX})
 		dash := e.Dashboard.Port
 		if dash == 0 {
@@ -71,15 +71,7 @@ func Services(env *spec.Environment, in templates.Inputs, opts ServicesOptions) 
 		d.Units = append(d.Units, Unit{Name: templates.UnitEMQX, Enable: true, Health: Health{
 			Port: spec.PlainMQTTPort(e.Listeners), HTTP: "http://127.0.0.1:" + strconv.Itoa(dash) + "/status", Timeout: timeout,
 		}})
-		// dashboard.default_password only takes effect at first boot; a
-		// marker (the password's hash) tells when it changed, and the
-		// running node is then told with emqx ctl.
-		d.Files = append(d.Files, File{
-			Path: "/var/lib/acco/emqx-dashboard-password.sha256", Owner: "root", Group: "root", Mode: 0o600,
-			Content:   []byte(sha([]byte(in.EMQXDashboardPassword)) + "\n"),
-			Sensitive: true,
-			Post:      "if systemctl is-active --quiet emqx.service; then /usr/bin/emqx ctl admins passwd admin " + shellQuote(in.EMQXDashboardPassword) + " >/dev/null; fi",
-		})
+		d.Files = append(d.Files, emqxDashboardPasswordFile(in.EMQXDashboardPassword))
 	case spec.BrokerMosquitto:
 		d.Packages = append(d.Packages, Package{Name: "mosquitto", Restart: templates.UnitMosquitto})
 		d.Units = append(d.Units, Unit{Name: templates.UnitMosquitto, Enable: true, Health: Health{Port: spec.PlainMQTTPort(s.Mosquitto.Listeners), Timeout: timeout}})
@@ -115,10 +107,12 @@ func Services(env *spec.Environment, in templates.Inputs, opts ServicesOptions) 
 		if opts.Offline {
 			d.Packages = append(d.Packages, Package{Name: "nodejs", Restart: templates.UnitBackend})
 		} else {
-			d.Commands = append(d.Commands, Command{
-				Name:    "nodesource-apt-key",
-				Creates: "/usr/share/keyrings/nodesource.asc",
-				Script:  "curl -fsSL https://deb.nodesource.com/gpgkey/nodesource-repo.gpg.key -o /usr/share/keyrings/nodesource.asc.tmp && mv /usr/share/keyrings/nodesource.asc.tmp /usr/share/keyrings/nodesource.asc",
+			d.addAptKey(AptKey{
+				Name:         "nodesource-apt-key",
+				URL:          "https://deb.nodesource.com/gpgkey/nodesource-repo.gpg.key",
+				Keyring:      "/usr/share/keyrings/nodesource.asc",
+				Fingerprints: []string{NodeSourceKeyFingerprint},
+				Hint:         "NodeSource changed its key or the download was tampered with: check https://github.com/nodesource/distributions before trusting another key (acco's NodeSourceKeyFingerprint)",
 			})
 			d.Packages = append(d.Packages, Package{Name: "nodejs", Version: strconv.Itoa(b.NodeVersion) + ".*", Repo: true, Restart: templates.UnitBackend})
 		}
@@ -139,6 +133,7 @@ func Services(env *spec.Environment, in templates.Inputs, opts ServicesOptions) 
 			if err != nil {
 				return Desired{}, fmt.Errorf("services.backend.artifact: %w", err)
 			}
+			a.InstallScripts, a.User = b.InstallScripts, templates.BackendUser
 			d.Artifacts = append(d.Artifacts, a)
 		}
 	}
@@ -178,6 +173,71 @@ func Services(env *spec.Environment, in templates.Inputs, opts ServicesOptions) 
 		d.Files = append(d.Files, cf)
 	}
 	return d, nil
+}
+
+// EMQXDashboardPasswordPath holds the EMQX dashboard's admin password,
+// readable by EMQX only, as its database passwords are: a running node
+// reads it itself when told the password changed.
+const EMQXDashboardPasswordPath = "/etc/emqx/secrets/dashboard-admin.pass"
+
+// emqxDashboardPasswordFile puts the dashboard password where EMQX reads
+// it. dashboard.default_password (emqx.conf) only takes effect when the
+// node first boots; when the file changes on a running node, its Post has
+// the node read the file and change the admin's password
+// (emqx_dashboard_admin:change_password_trusted/2, what `emqx ctl admins
+// passwd` calls, in EMQX 5.9 and 5.10). The password is never on a command
+// line: `emqx ctl admins passwd admin PASSWORD` would put it in sudo's
+// log, in ps (its argv) and in EMQX's audit log, and the REST API needs
+// the old password. `emqx eval` carries only the code, which reads the
+// file inside the node. When the change fails the file is removed, so the
+// next run writes it again and retries. It also removes the hash marker
+// older acco versions kept.
+func emqxDashboardPasswordFile(password string) File {
+	code := `{ok, Password} = file:read_file("` + EMQXDashboardPasswordPath + `"), ` +
+		`case emqx_dashboard_admin:change_password_trusted(<<"admin">>, Password) of ` +
+		`{ok, _} -> ok; {error, Reason} -> error({dashboard_password_not_changed, Reason}) end`
+	return File{
+		Path: EMQXDashboardPasswordPath, Owner: "emqx", Group: "emqx", Mode: 0o400,
+		Content:   []byte(password),
+		Sensitive: true,
+		Post: "rm -f /var/lib/acco/emqx-dashboard-password.sha256\n" +
+			"if systemctl is-active --quiet " + templates.UnitEMQX + " && ! /usr/bin/emqx eval " + shellQuote(code) + " >&2; then\n" +
+			"  rm -f " + shellQuote(EMQXDashboardPasswordPath) + "\n" +
+			"  echo 'the running EMQX did not take the new dashboard password: the next acco configure tries again' >&2\n" +
+			"  exit 1\nfi",
+	}
+}
+
+// emqxAptKey is the key of EMQX's packagecloud repository, pinned by the
+// fingerprint in services.emqx.apt_key_fingerprint (acco ships none).
+func emqxAptKey(e *spec.EMQX) (AptKey, error) {
+	k := AptKey{
+		Name:    "emqx-apt-key",
+		URL:     "https://packagecloud.io/emqx/emqx-enterprise5/gpgkey",
+		Keyring: "/usr/share/keyrings/emqx-enterprise5.asc",
+		Hint: "acco ships no fingerprint for EMQX's packagecloud key (none could be confirmed from a primary source): " +
+			"check this fingerprint with EMQX (support, or a copy of the key you trust), then set it as services.emqx.apt_key_fingerprint",
+	}
+	if e.AptKeyFingerprint != "" {
+		fp, err := NormalizeFingerprint(e.AptKeyFingerprint)
+		if err != nil {
+			return AptKey{}, fmt.Errorf("services.emqx.apt_key_fingerprint: %w", err)
+		}
+		k.Fingerprints = []string{fp}
+	}
+	return k, nil
+}
+
+// addAptKey adds the command that installs a pinned repository key, and
+// gpg, which checks it.
+func (d *Desired) addAptKey(k AptKey) {
+	d.Commands = append(d.Commands, k.Command())
+	for _, p := range d.Packages {
+		if p.Name == "gpg" {
+			return
+		}
+	}
+	d.Packages = append(d.Packages, Package{Name: "gpg"})
 }
 
 // MosquittoPasswdPath is Mosquitto's password file, made from the device

@@ -72,6 +72,12 @@ func (e *ExitError) Error() string {
 	return fmt.Sprintf("%s: exit status %d: %s", e.What, e.Code, s)
 }
 
+// ErrSecretOnCommandLine is returned, without running anything, for a
+// script whose text holds a secret the runner or the engine masks: sudo
+// logs a command line and ps shows it, so secrets go to a host on standard
+// input (or in a file written from it), never in a script.
+var ErrSecretOnCommandLine = errors.New("a secret would be on the host's command line (in sudo's log and ps): refused")
+
 // ErrHostKeyMismatch is returned when the host presents a key that is
 // neither pinned nor printed on its console. It is not retryable: the host
 // may be an impostor, or it was rebuilt and its pinned keys must be removed
@@ -132,6 +138,14 @@ func NewMasker(secrets []string) *Masker {
 		pairs = append(pairs, v, "(sensitive)")
 	}
 	return &Masker{r: strings.NewReplacer(pairs...)}
+}
+
+// Contains reports whether s holds one of the secrets.
+func (m *Masker) Contains(s string) bool {
+	if m == nil || m.r == nil {
+		return false
+	}
+	return m.r.Replace(s) != s
 }
 
 // Mask masks s.

@@ -245,7 +245,12 @@ type sshRunner struct {
 // Sessions reports how many sessions (commands) the connection has opened.
 func (r *sshRunner) Sessions() int64 { return r.sessions.Load() }
 
+// Run runs script as root. A script holding a secret the connector masks
+// is refused before any session opens (ErrSecretOnCommandLine).
 func (r *sshRunner) Run(ctx context.Context, script string, stdin io.Reader) ([]byte, error) {
+	if r.masker.Contains(script) {
+		return nil, ErrSecretOnCommandLine
+	}
 	s, err := r.client.NewSession()
 	if err != nil {
 		return nil, fmt.Errorf("opening an SSH session: %w", err)

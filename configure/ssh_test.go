@@ -316,9 +316,10 @@ func TestSSHConfigureFilesOneRoundTrip(t *testing.T) {
 		t.Error("check mode changed the file")
 	}
 
-	// A validation failure over SSH keeps the old file; the error is masked.
+	// A validation failure over SSH keeps the old file; the error (here
+	// the staged file, which holds the secret) is masked.
 	d := desired("c")
-	d.Files[0].Validate = "grep -q nope {} || { echo " + shellQuote("bad password = "+secret) + " >&2; exit 1; }"
+	d.Files[0].Validate = "grep -q nope {} || { cat {} >&2; exit 1; }"
 	_, err = Run(ctx, conn, []Target{{Host: tg.Host, Desired: d}}, Options{Journal: j, Secrets: []string{secret}})
 	if err == nil || strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), "(sensitive)") {
 		t.Errorf("validation failure error = %v", err)

@@ -265,7 +265,60 @@ func (fx *vmFixture) desired(tb testing.TB, greeting string) Desired {
 			d.Units[i].Health.HTTP = fmt.Sprintf("http://127.0.0.1:%d/healthz", be.Port)
 		}
 	}
+	d.Files = append(d.Files, fx.emqxPasswordFiles(tb)...)
 	return d
+}
+
+// emqxPasswordFiles are the files through which configure sets EMQX's
+// dashboard password on a running node (those with a Post that speaks to
+// EMQX), taken from the shipped test environment. EMQX cannot be
+// installed on the offline VM: they are owned by root here (the VM has no
+// emqx user) and their Post finds no emqx.service, but their scripts go
+// through sudo like on a real host, which is what the test of the journal
+// and sudo's log checks.
+func (fx *vmFixture) emqxPasswordFiles(tb testing.TB) []File {
+	tb.Helper()
+	env, err := spec.Load("../environments", "test", nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if env.Services.Broker != spec.BrokerEMQX {
+		tb.Fatalf("the test environment's broker is %s, not emqx", env.Services.Broker)
+	}
+	env.Services.EMQX.Listeners = map[string]*spec.Listener{"mqtt": {Type: "tcp", Bind: "0.0.0.0", Port: 1883}}
+	d, err := Services(env, fx.in, ServicesOptions{NoArtifact: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out []File
+	for _, f := range d.Files {
+		if strings.Contains(f.Post, "emqx") {
+			f.Owner, f.Group, f.Restart = "root", "root", ""
+			out = append(out, f)
+		}
+	}
+	if len(out) == 0 {
+		tb.Fatal("no file of the EMQX role sets the dashboard password")
+	}
+	return out
+}
+
+// secretLabels names every secret of the inputs, for messages that must
+// not show the values.
+func (fx *vmFixture) secretLabels() map[string]string {
+	out := map[string]string{
+		"the EMQX dashboard password": fx.in.EMQXDashboardPassword,
+		"the Erlang cookie":           fx.in.EMQXCookie,
+		"the PowerSync API token":     fx.in.PowerSyncAPIToken,
+		"the backend's MQTT password": fx.in.MQTTBackendPassword,
+	}
+	for user, pw := range fx.in.Passwords {
+		out["the database password of "+user] = pw
+	}
+	for n, tl := range fx.in.TLS {
+		out["the TLS key of "+n] = strings.TrimSpace(tl.Key)
+	}
+	return out
 }
 
 // unitNames are the units the engine manages on the VM.
@@ -549,6 +602,24 @@ func TestVMConfigure(t *testing.T) {
 		}
 		if v := fx.guest(t, "node --version"); !strings.HasPrefix(v, "v") {
 			t.Errorf("node --version = %q", v)
+		}
+	})
+
+	step("no secret in the journal, sudo's log or the process list", func(t *testing.T) {
+		// sudo logs each command line (the whole script, as sh -c's
+		// argument) through syslog, which journald keeps; Debian 12 has
+		// no auth.log unless rsyslog is installed.
+		logs := fx.guest(t, "journalctl --no-pager -o cat; if [ -r /var/log/auth.log ]; then cat /var/log/auth.log; fi; ps -eo args")
+		if !strings.Contains(logs, "COMMAND=") {
+			t.Fatal("no sudo COMMAND= line in the journal: sudo's log is elsewhere and this test proves nothing")
+		}
+		// sudo splits a long line at a space and goes on with
+		// "(command continued)": join them back.
+		joined := strings.ReplaceAll(logs, "\n(command continued) ", " ")
+		for what, v := range fx.secretLabels() {
+			if v != "" && (strings.Contains(logs, v) || strings.Contains(joined, v)) {
+				t.Errorf("%s is in the journal, sudo's log or the process list", what)
+			}
 		}
 	})
 

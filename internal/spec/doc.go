@@ -135,6 +135,7 @@
 //	      postgres               ref      user needs insert on table
 //	      table                  string   table or schema.table (the hypertable)
 //	      latest_table           string   optional; user needs insert and update
+//	    apt_key_fingerprint      string   optional; pins EMQX's packagecloud apt key (40 hex); configure refuses the key without it
 //	  mosquitto:                 required when broker is mosquitto
 //	    listeners.NAME           as for emqx
 //	    allow_anonymous          bool     default false; never true in prod
@@ -168,6 +169,7 @@
 //	    port                     int      default 3000
 //	    postgres                 ref
 //	    env                      map      NAME: value (values env); not HOST, PORT, DATABASE_URL, MQTT_URL
+//	    install_scripts          bool     default false: npm ci --ignore-scripts; true: npm ci runs the scripts as the service user
 //
 // A ref is {cluster, database, user}: a databases NAME, one of its
 // logical_databases and one of its users. Ports are 1 to 65535 and no two

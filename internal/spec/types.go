@@ -284,6 +284,11 @@ type EMQX struct {
 	DeviceAuth DeviceAuth `yaml:"device_auth"`
 	// Positions is the rule that writes tracker positions to PostgreSQL.
 	Positions *PositionsSink `yaml:"positions"`
+	// AptKeyFingerprint pins the key of EMQX's packagecloud apt
+	// repository (40 hex digits, spaces allowed). acco ships no
+	// fingerprint for it, and configure refuses the downloaded key until
+	// the operator, having checked it, sets this.
+	AptKeyFingerprint string `yaml:"apt_key_fingerprint"`
 }
 
 // Listener is an MQTT listener.
@@ -476,6 +481,12 @@ type Backend struct {
 	// for the device's name, e.g. /devices/{device}/last-position. Empty:
 	// verify does not check the backend.
 	VerifyURLPath string `yaml:"verify_url_path"`
+	// InstallScripts lets the dependencies' install scripts run when the
+	// host runs npm ci (for packages that build native code): npm then
+	// runs as the backend's service user in a staging directory it owns,
+	// which is given back to root before it goes live. Default false: npm
+	// ci --ignore-scripts, as root.
+	InstallScripts bool `yaml:"install_scripts"`
 }
 
 // Resource kinds, the first element of an address (KIND.NAME).

@@ -833,6 +833,9 @@ func (v *validator) emqx(p string, m *EMQX) {
 	if m.AllowAnonymous && v.e.Name == "prod" {
 		v.add(p+".allow_anonymous", "prod must authenticate devices; set allow_anonymous: false")
 	}
+	if fp := m.AptKeyFingerprint; fp != "" && !fingerprintPattern.MatchString(strings.ReplaceAll(fp, " ", "")) {
+		v.add(p+".apt_key_fingerprint", "%q: an OpenPGP fingerprint, 40 hex digits (as gpg --show-keys prints it)", fp)
+	}
 	da := p + ".device_auth"
 	v.oneOf(da+".backend", m.DeviceAuth.Backend, "built_in_database", "postgresql")
 	v.oneOf(da+".user_id_type", m.DeviceAuth.UserIDType, "username", "clientid")
@@ -1082,6 +1085,9 @@ var reservedBackendEnv = []string{"HOST", "PORT", "DATABASE_URL", "MQTT_URL", "M
 
 // verifyPathPattern is what services.backend.verify_url_path may hold: it
 // is put in an HTTP request line with {device} replaced by a device name.
+// fingerprintPattern is an OpenPGP v4 fingerprint, spaces removed.
+var fingerprintPattern = regexp.MustCompile(`^[0-9A-Fa-f]{40}$`)
+
 var verifyPathPattern = regexp.MustCompile(`^/[A-Za-z0-9._/-]*\{device\}[A-Za-z0-9._/-]*$`)
 
 func (v *validator) backend(p string, b *Backend) {
