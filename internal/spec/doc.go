@@ -19,6 +19,17 @@
 // empty environment file is an error. Numbers and booleans are not accepted
 // as quoted strings; "yes" and "on" are strings.
 //
+// # Values
+//
+// Every string (values, list items, map keys, and values read with ${VAR})
+// is one line of valid UTF-8 without control characters: no tab, line
+// break, escape, DEL, C1 character or Unicode line separator, since a value
+// may land in a systemd unit, a configuration file or a command on the
+// services host. Names, identifiers, image references, paths, addresses,
+// topic filters and URLs are held to their grammar besides (see the schema);
+// free text (descriptions, audiences, backend environment values) is quoted
+// for the file it lands in.
+//
 // # Environment variables
 //
 // Only the keys that hold a secret or a per-operator value read the
@@ -149,7 +160,7 @@
 //	      audience               [string]
 //	  backend:
 //	    artifact                 string   local .tar.gz or .tgz (env)
-//	    entrypoint               string   .js/.mjs/.cjs path inside the artifact
+//	    entrypoint               string   .js/.mjs/.cjs path inside the artifact ([A-Za-z0-9._@+-] between slashes, no ..)
 //	    node_version             int      even, >= 20
 //	    bind                     string   default 127.0.0.1
 //	    port                     int      default 3000

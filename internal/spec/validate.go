@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
-	"path"
 	"regexp"
 	"slices"
 	"strconv"
@@ -25,7 +24,8 @@ import (
 // Environments from Load carry the positions of their keys; an Environment
 // built in code gets problems with a key path but no position.
 func (e *Environment) Validate() error {
-	v := &validator{e: e, pos: e.pos}
+	v := &validator{e: e, pos: e.pos, refused: map[string]bool{}}
+	v.checkText()
 	v.top()
 	v.state()
 	v.keypairs()
@@ -41,15 +41,24 @@ type validator struct {
 	e    *Environment
 	pos  *positions
 	errs ErrorList
+	// refused are the paths whose value is not text (see checkText):
+	// reported once, not again by the field's own rules.
+	refused map[string]bool
 }
 
 // add reports a problem with the value at path.
 func (v *validator) add(path, format string, args ...any) {
+	if v.refused[path] {
+		return
+	}
 	v.errs = append(v.errs, newError(v.pos.at(path), path, format, args...))
 }
 
 // addKey reports a problem with the key at path (a name).
 func (v *validator) addKey(path, format string, args ...any) {
+	if v.refused[path] {
+		return
+	}
 	v.errs = append(v.errs, newError(v.pos.keyAt(path), path, format, args...))
 }
 
@@ -1072,12 +1081,8 @@ func (v *validator) backend(p string, b *Backend) {
 		v.add(p+".artifact", "%q is not a .tar.gz or .tgz archive", b.Artifact)
 	}
 	if v.required(p+".entrypoint", b.Entrypoint, "the script node runs, relative to the artifact, e.g. dist/server.js") {
-		clean := path.Clean(b.Entrypoint)
-		switch {
-		case path.IsAbs(b.Entrypoint) || clean == ".." || strings.HasPrefix(clean, "../"):
-			v.add(p+".entrypoint", "%q must be a path inside the artifact, such as dist/server.js", b.Entrypoint)
-		case !strings.HasSuffix(clean, ".js") && !strings.HasSuffix(clean, ".mjs") && !strings.HasSuffix(clean, ".cjs"):
-			v.add(p+".entrypoint", "%q is not a JavaScript file (.js, .mjs or .cjs)", b.Entrypoint)
+		if msg := entrypointProblem(b.Entrypoint); msg != "" {
+			v.add(p+".entrypoint", "%s", msg)
 		}
 	}
 	switch n := b.NodeVersion; {
