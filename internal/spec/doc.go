@@ -122,7 +122,7 @@
 //	    edition                  string   default enterprise (the only one)
 //	    listeners.NAME:          at least one
 //	      type                   string   tcp | ssl | ws | wss
-//	      bind                   string   default 0.0.0.0
+//	      bind                   string   IP address, no zone; default 0.0.0.0
 //	      port                   int
 //	      tls:                   required for ssl and wss, refused otherwise
 //	        cert_file            string   local PEM (env)
@@ -139,7 +139,7 @@
 //	      acl_no_match           string   deny | allow; default deny
 //	      postgres               ref      required when backend is postgresql
 //	    positions:
-//	      topic                  string   MQTT topic filter, e.g. trackers/+/position
+//	      topic                  string   MQTT topic filter of letters, digits, . _ - and + #, e.g. trackers/+/position
 //	      postgres               ref      user needs insert on table
 //	      table                  string   table or schema.table (the hypertable)
 //	      latest_table           string   optional; user needs insert and update

@@ -54,6 +54,15 @@ func TestValidateRefusesHostileValues(t *testing.T) {
 		{"instance image with a line separator", func(e *Environment) {
 			e.Instances["app"].Image = "Debian 12\u2028x"
 		}, "instances.app.image", `"Debian 12\u2028x" holds a Unicode line separator`},
+		{"listener bind with a zone", func(e *Environment) {
+			e.Services.EMQX.Listeners["mqtt"].Bind = `fe80::1%x require_certificate "y`
+		}, "services.emqx.listeners.mqtt.bind", `"fe80::1%x require_certificate \"y" has an IPv6 zone (%x require_certificate "y): write the address alone`},
+		{"topic that ends EMQX's SQL string", func(e *Environment) {
+			e.Services.EMQX.Positions.Topic = `trackers/+/position" WHERE "1`
+		}, "services.emqx.positions.topic", `"trackers/+/position\" WHERE \"1" is not a topic filter of letters`},
+		{"topic with a placeholder", func(e *Environment) {
+			e.Services.EMQX.Positions.Topic = "trackers/${username}/#"
+		}, "services.emqx.positions.topic", `"trackers/${username}/#" is not a topic filter of letters`},
 		{"audience with a line break", func(e *Environment) {
 			e.Services.PowerSync.ClientAuth.Audience = []string{"acco-app", "x\nkey: value"}
 		}, "services.powersync.client_auth.audience[1]", `"x\nkey: value" holds a line break`},

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"cmp"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
@@ -91,8 +92,10 @@ func (v *validator) cidr(path, s string) {
 
 func (v *validator) bindAddr(path, s string) {
 	if v.required(path, s, "the address to listen on, e.g. 0.0.0.0 or 127.0.0.1") {
-		if _, err := netip.ParseAddr(s); err != nil {
+		if a, err := netip.ParseAddr(s); err != nil {
 			v.add(path, "%q is not an IP address such as 0.0.0.0 or 127.0.0.1", s)
+		} else if a.Zone() != "" {
+			v.add(path, "%q has an IPv6 zone (%%%s): write the address alone", s, a.Zone())
 		}
 	}
 }
@@ -864,7 +867,7 @@ func (v *validator) emqx(p string, m *EMQX) {
 
 func (v *validator) positions(p string, s *PositionsSink) {
 	if v.required(p+".topic", s.Topic, "the MQTT topic filter of positions, e.g. trackers/+/position") {
-		if msg := topicFilterProblem(s.Topic); msg != "" {
+		if msg := cmp.Or(topicFilterProblem(s.Topic), topicTextProblem(s.Topic)); msg != "" {
 			v.add(p+".topic", "%s", msg)
 		}
 	}

@@ -112,3 +112,19 @@ func entrypointProblem(s string) string {
 	}
 	return ""
 }
+
+// topicTextProblem checks what the levels of services.emqx.positions.topic
+// may hold: letters, digits, . _ - (or a whole-level + or #). The filter
+// goes into EMQX's rule SQL, its ACL file (Erlang terms) and the backend's
+// environment; MQTT allows more, acco's trackers need no more.
+func topicTextProblem(t string) string {
+	for _, l := range strings.Split(t, "/") {
+		if l == "+" || l == "#" {
+			continue
+		}
+		if strings.Trim(l, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != "" {
+			return fmt.Sprintf("%q is not a topic filter of letters, digits, . _ - and the wildcards + and #, such as trackers/+/position", t)
+		}
+	}
+	return ""
+}
