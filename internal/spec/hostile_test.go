@@ -63,6 +63,12 @@ func TestValidateRefusesHostileValues(t *testing.T) {
 		{"topic with a placeholder", func(e *Environment) {
 			e.Services.EMQX.Positions.Topic = "trackers/${username}/#"
 		}, "services.emqx.positions.topic", `"trackers/${username}/#" is not a topic filter of letters`},
+		{"endpoint host with a quote", func(e *Environment) {
+			e.State.Endpoint = "https://s3.gra.io.cloud.ovh.net'"
+		}, "state.endpoint", `"https://s3.gra.io.cloud.ovh.net'" is not an endpoint URL such as https://s3.gra.io.cloud.ovh.net (its host is not a DNS name or an IP address)`},
+		{"JWKS host with a dollar", func(e *Environment) {
+			e.Services.PowerSync.ClientAuth.JWKSURI = "http://127.0.0.1$HOME:3000/jwks.json"
+		}, "services.powersync.client_auth.jwks_uri", `"http://127.0.0.1$HOME:3000/jwks.json" is not an http(s) URL`},
 		{"audience with a line break", func(e *Environment) {
 			e.Services.PowerSync.ClientAuth.Audience = []string{"acco-app", "x\nkey: value"}
 		}, "services.powersync.client_auth.audience[1]", `"x\nkey: value" holds a line break`},

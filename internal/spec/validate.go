@@ -202,6 +202,9 @@ func endpointProblem(endpoint, region string) string {
 		return fmt.Sprintf("%q is not an endpoint URL such as https://s3.gra.io.cloud.ovh.net", endpoint)
 	}
 	host := u.Hostname()
+	if !isURLHost(host) {
+		return fmt.Sprintf("%q is not an endpoint URL such as https://s3.gra.io.cloud.ovh.net (its host is not a DNS name or an IP address)", endpoint)
+	}
 	switch u.Scheme {
 	case "https":
 	case "http":
@@ -1040,7 +1043,7 @@ func (v *validator) powersync(p string, ps *PowerSync) {
 	v.oneOf(p+".sslmode", ps.SSLMode, "verify-full", "verify-ca", "disable")
 	if ca := ps.ClientAuth; ca != nil {
 		if v.required(p+".client_auth.jwks_uri", ca.JWKSURI, "where PowerSync fetches the keys that sign app tokens") {
-			if u, err := url.Parse(ca.JWKSURI); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			if u, err := url.Parse(ca.JWKSURI); err != nil || (u.Scheme != "https" && u.Scheme != "http") || !isURLHost(u.Hostname()) {
 				v.add(p+".client_auth.jwks_uri", "%q is not an http(s) URL", ca.JWKSURI)
 			}
 		}

@@ -2,6 +2,7 @@ package spec
 
 import (
 	"fmt"
+	"net/netip"
 	"path"
 	"reflect"
 	"slices"
@@ -53,20 +54,26 @@ func textProblem(s string) string {
 // values. Each problem is reported once per path, and the path is marked so
 // that the field's own rules do not report the same value again.
 func (v *validator) checkText() {
-	var walk func(rv reflect.Value, p string)
-	walk = func(rv reflect.Value, p string) {
+	fields := map[reflect.Type][]field{} // structFields, once per type
+	var walk func(rv reflect.Value, p *pathElem)
+	walk = func(rv reflect.Value, p *pathElem) {
 		switch rv.Kind() {
 		case reflect.Pointer:
 			if !rv.IsNil() {
 				walk(rv.Elem(), p)
 			}
 		case reflect.Struct:
-			for _, f := range structFields(rv.Type()) {
-				walk(rv.Field(f.index), joinPath(p, f.name))
+			fs, ok := fields[rv.Type()]
+			if !ok {
+				fs = structFields(rv.Type())
+				fields[rv.Type()] = fs
+			}
+			for _, f := range fs {
+				walk(rv.Field(f.index), &pathElem{parent: p, key: f.name, index: -1})
 			}
 		case reflect.Slice:
 			for i := range rv.Len() {
-				walk(rv.Index(i), indexPath(p, i))
+				walk(rv.Index(i), &pathElem{parent: p, index: i})
 			}
 		case reflect.Map:
 			if rv.Type().Key().Kind() != reflect.String {
@@ -75,22 +82,41 @@ func (v *validator) checkText() {
 			keys := rv.MapKeys()
 			slices.SortFunc(keys, func(a, b reflect.Value) int { return strings.Compare(a.String(), b.String()) })
 			for _, k := range keys {
-				kp := joinPath(p, k.String())
+				kp := &pathElem{parent: p, key: k.String(), index: -1}
 				if msg := textProblem(k.String()); msg != "" {
-					v.addKey(kp, "the name %s", msg)
-					v.refused[kp] = true
+					v.addKey(kp.String(), "the name %s", msg)
+					v.refused[kp.String()] = true
 					continue
 				}
 				walk(rv.MapIndex(k), kp)
 			}
 		case reflect.String:
 			if msg := textProblem(rv.String()); msg != "" {
-				v.add(p, "%s", msg)
-				v.refused[p] = true
+				v.add(p.String(), "%s", msg)
+				v.refused[p.String()] = true
 			}
 		}
 	}
-	walk(reflect.ValueOf(v.e).Elem(), "")
+	walk(reflect.ValueOf(v.e).Elem(), nil)
+}
+
+// pathElem is a key path built as checkText walks, written out only for a
+// problem.
+type pathElem struct {
+	parent *pathElem
+	key    string
+	index  int // a list index, or -1 for a key
+}
+
+// String writes the path as the errors name it (a.b[2].c).
+func (p *pathElem) String() string {
+	if p == nil {
+		return ""
+	}
+	if p.index >= 0 {
+		return indexPath(p.parent.String(), p.index)
+	}
+	return joinPath(p.parent.String(), p.key)
 }
 
 // entrypointProblem checks services.backend.entrypoint: a JavaScript file
@@ -127,4 +153,24 @@ func topicTextProblem(t string) string {
 		}
 	}
 	return ""
+}
+
+// isURLHost reports whether h, the host of a URL (without brackets or
+// port), is an IP address without a zone or a DNS name: labels of letters,
+// digits and dashes joined by dots. url.Parse lets quotes, $, ; and more
+// through in a host name.
+func isURLHost(h string) bool {
+	if a, err := netip.ParseAddr(h); err == nil {
+		return a.Zone() == ""
+	}
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' ||
+			strings.Trim(l, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != "" {
+			return false
+		}
+	}
+	return true
 }

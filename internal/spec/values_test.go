@@ -63,3 +63,29 @@ func TestEntrypointProblem(t *testing.T) {
 		}
 	}
 }
+
+func TestIsURLHost(t *testing.T) {
+	tests := []struct {
+		in   string
+		want bool
+	}{
+		{"s3.gra.io.cloud.ovh.net", true},
+		{"localhost", true},
+		{"127.0.0.1", true},
+		{"::1", true},
+		{"example.com.", true},
+		{"", false},
+		{"fe80::1%eth0", false},
+		{"s3.gra.io.cloud.ovh.net'", false},
+		{"s3$HOME.example", false},
+		{"a;b.example", false},
+		{"-a.example", false},
+		{"a..example", false},
+		{"a_b.example", false},
+	}
+	for _, tt := range tests {
+		if got := isURLHost(tt.in); got != tt.want {
+			t.Errorf("isURLHost(%q) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
