@@ -54,8 +54,7 @@ func systemdArg(s string) (string, error) {
 	if systemdSafe(s) {
 		return s, nil
 	}
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, `%`, `%%`, `$`, `$$`)
-	return `"` + r.Replace(s) + `"`, nil
+	return quote(s, map[rune]string{'\\': `\\`, '"': `\"`, '%': `%%`, '$': `$$`}), nil
 }
 
 // unitValue writes s as the value of a plain unit setting such as
@@ -80,8 +79,7 @@ func envQuote(s string) (string, error) {
 	if err := noControl("an environment file", s); err != nil {
 		return "", err
 	}
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, `$`, `\$`, "`", "\\`")
-	return `"` + r.Replace(s) + `"`, nil
+	return quote(s, map[rune]string{'\\': `\\`, '"': `\"`, '$': `\$`, '`': "\\`"}), nil
 }
 
 // erlangString writes s as an Erlang string literal (EMQX's ACL file is
@@ -90,5 +88,22 @@ func erlangString(s string) (string, error) {
 	if err := noControl("an Erlang string", s); err != nil {
 		return "", err
 	}
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`, nil
+	return quote(s, map[rune]string{'\\': `\\`, '"': `\"`}), nil
+}
+
+// quote writes s in double quotes, each rune in escapes replaced by its
+// escape.
+func quote(s string, escapes map[rune]string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 2)
+	b.WriteByte('"')
+	for _, r := range s {
+		if e, ok := escapes[r]; ok {
+			b.WriteString(e)
+		} else {
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
 }
