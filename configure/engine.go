@@ -476,7 +476,7 @@ func healthScript(unit string, hc Health) string {
 		fmt.Fprintf(&b, "ss -Hltn 'sport = :%d' | grep -q . || { echo 'nothing listens on port %d'; exit 1; }\n", hc.Port, hc.Port)
 	}
 	if hc.HTTP != "" {
-		fmt.Fprintf(&b, "curl -fsS -o /dev/null --max-time 5 %s || { echo 'HTTP probe %s failed'; exit 1; }\n", shellQuote(hc.HTTP), hc.HTTP)
+		fmt.Fprintf(&b, "curl -fsS -o /dev/null --max-time 5 %s || { echo %s; exit 1; }\n", shellQuote(hc.HTTP), shellQuote("HTTP probe "+hc.HTTP+" failed"))
 	}
 	return b.String()
 }
