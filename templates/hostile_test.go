@@ -428,11 +428,15 @@ func TestHostileValues(t *testing.T) {
 					if h == loc.benign {
 						continue
 					}
+					// A plain payload may make another valid value (a
+					// renamed cluster, whose references then fail): it is
+					// not held to name its own path.
+					plain := plainText(vr.payload)
 					path := loc.set(h)
 					err := b.env.Validate()
 					if err != nil {
 						refused[loc.pattern][h] = true
-						if msg := namesPath(err, path); msg != "" {
+						if msg := namesPath(err, path); msg != "" && !plain {
 							t.Errorf("%s = %q refused, but %s:\n%v", loc.path, h, msg, err)
 						}
 						loc.restore()
@@ -441,12 +445,14 @@ func TestHostileValues(t *testing.T) {
 					if hasControl(h) {
 						t.Errorf("%s = %q accepted: a value that is not one line of text", loc.path, h)
 					}
-					plain := plainText(vr.payload)
 					if !plain {
 						accepted[loc.pattern] = append(accepted[loc.pattern], h)
 					}
 					files, err := Files(b.env, in)
 					loc.restore()
+					if err != nil && plain && loc.key {
+						continue // a renamed listener has no certificate among the inputs
+					}
 					if err != nil {
 						t.Errorf("%s = %q accepted by Validate, but the rendering fails: %v", loc.path, h, err)
 						continue
