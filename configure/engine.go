@@ -512,7 +512,7 @@ func healthScript(unit string, hc Health) string {
 		if hc.Insecure {
 			insecure = "--insecure "
 		}
-		fmt.Fprintf(&b, "curl -fsS -o /dev/null --max-time 5 %s%s || { echo 'HTTP probe %s failed'; exit 1; }\n", insecure, shellQuote(hc.HTTP), hc.HTTP)
+		fmt.Fprintf(&b, "curl -fsS -o /dev/null --max-time 5 %s%s || { echo %s; exit 1; }\n", insecure, shellQuote(hc.HTTP), shellQuote("HTTP probe "+hc.HTTP+" failed"))
 	}
 	return b.String()
 }

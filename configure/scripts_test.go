@@ -448,3 +448,15 @@ func checkNginxRole(t *testing.T, env string, d Desired) {
 		t.Errorf("%s: the proxy's key is %o %s, sensitive %v", env, key.Mode, key.Owner, key.Sensitive)
 	}
 }
+
+// TestHealthScriptQuotesTheURL runs the health script's HTTP probe with a
+// URL holding shell syntax: it stays one word in curl's command and in the
+// message.
+func TestHealthScriptQuotesTheURL(t *testing.T) {
+	url := "http://127.0.0.1:1/x';touch pwned;'"
+	s := healthScript("x.service", Health{HTTP: url})
+	want := "curl -fsS -o /dev/null --max-time 5 " + shellQuote(url) + " || { echo " + shellQuote("HTTP probe "+url+" failed") + "; exit 1; }\n"
+	if !strings.HasSuffix(s, want) {
+		t.Errorf("healthScript:\n%s\nwant it to end with:\n%s", s, want)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"slices"
 	"sort"
@@ -177,6 +178,10 @@ func sortedListeners(m map[string]*spec.Listener, certDir string, in Inputs) ([]
 		if bind == "" {
 			bind = spec.DefaultListenerBind
 		}
+		// Mosquitto's listener line takes the address unquoted.
+		if a, err := netip.ParseAddr(bind); err != nil || a.Zone() != "" {
+			return nil, fmt.Errorf("listener %s: bind %q is not an IP address without a zone", n, bind)
+		}
 		li := listener{Name: n, Type: l.Type, Bind: bind, Port: l.Port, WebSockets: l.Type == "ws" || l.Type == "wss"}
 		if l.TLS != nil {
 			t, ok := in.TLS[n]
@@ -298,9 +303,21 @@ func newEMQX(e *spec.EMQX, in Inputs) (*emqxData, error) {
 		}
 		d.Positions = pd
 	}
+	pub, err := erlangString(deviceTopic(topic, who))
+	if err != nil {
+		return nil, fmt.Errorf("emqx: positions topic: %w", err)
+	}
+	sub, err := erlangString("$share/backend/" + topic)
+	if err != nil {
+		return nil, fmt.Errorf("emqx: positions topic: %w", err)
+	}
+	backendUser, err := erlangString(MQTTBackendUser)
+	if err != nil {
+		return nil, err
+	}
 	d.ACL = []string{
-		fmt.Sprintf("{allow, all, publish, [%q]}.", deviceTopic(topic, who)),
-		fmt.Sprintf("{allow, {username, %q}, subscribe, [%q]}.", MQTTBackendUser, "$share/backend/"+topic),
+		"{allow, all, publish, [" + pub + "]}.",
+		"{allow, {username, " + backendUser + "}, subscribe, [" + sub + "]}.",
 		"{deny, all}.",
 	}
 	d.SecretFiles = sortedContents(secrets)

@@ -181,10 +181,12 @@ func (in Inputs) Secrets() []string {
 }
 
 var tmpl = template.Must(template.New("").Option("missingkey=error").Funcs(template.FuncMap{
-	"hocon":    hoconString,
-	"yamlstr":  yamlString,
-	"indent":   indent,
-	"envquote": envQuote,
+	"hocon":      hoconString,
+	"yamlstr":    yamlString,
+	"indent":     indent,
+	"envquote":   envQuote,
+	"systemdArg": systemdArg,
+	"unitValue":  unitValue,
 }).ParseFS(FS, "files/*.tmpl"))
 
 // Render executes the named template (its file name without .tmpl) with data.
@@ -359,14 +361,6 @@ func hoconString(s string) string {
 
 // yamlString quotes s as a YAML double-quoted scalar.
 func yamlString(s string) string { return strconv.Quote(s) }
-
-// envQuote quotes a value for a systemd EnvironmentFile: double quotes, with
-// backslash, double quote and dollar escaped (systemd does not expand $, but
-// escaping keeps the file readable by shells too).
-func envQuote(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, `$`, `\$`, "\n", `\n`)
-	return `"` + r.Replace(s) + `"`
-}
 
 func indent(n int, s string) string {
 	pad := strings.Repeat(" ", n)

@@ -19,6 +19,17 @@
 // empty environment file is an error. Numbers and booleans are not accepted
 // as quoted strings; "yes" and "on" are strings.
 //
+// # Values
+//
+// Every string (values, list items, map keys, and values read with ${VAR})
+// is one line of valid UTF-8 without control characters: no tab, line
+// break, escape, DEL, C1 character or Unicode line separator, since a value
+// may land in a systemd unit, a configuration file or a command on the
+// services host. Names, identifiers, image references, paths, addresses,
+// topic filters and URLs are held to their grammar besides (see the schema);
+// free text (descriptions, audiences, backend environment values) is quoted
+// for the file it lands in.
+//
 // # Environment variables
 //
 // Only the keys that hold a secret or a per-operator value read the
@@ -112,7 +123,7 @@
 //	    edition                  string   default enterprise (the only one)
 //	    listeners.NAME:          at least one
 //	      type                   string   tcp | ssl | ws | wss
-//	      bind                   string   default 0.0.0.0
+//	      bind                   string   IP address, no zone; default 0.0.0.0
 //	      port                   int
 //	      tls:                   required for ssl and wss, refused otherwise
 //	        cert_file            string   local PEM (env)
@@ -131,7 +142,7 @@
 //	      acl_no_match           string   deny | allow; default deny
 //	      postgres               ref      required when backend is postgresql
 //	    positions:
-//	      topic                  string   MQTT topic filter, e.g. trackers/+/position
+//	      topic                  string   MQTT topic filter of letters, digits, . _ - and + #, e.g. trackers/+/position
 //	      postgres               ref      user needs insert on table
 //	      table                  string   table or schema.table (the hypertable)
 //	      latest_table           string   optional; user needs insert and update
@@ -163,7 +174,7 @@
 //	                                      HTTP) open to the whole internet
 //	  backend:
 //	    artifact                 string   local .tar.gz or .tgz (env)
-//	    entrypoint               string   .js/.mjs/.cjs path inside the artifact
+//	    entrypoint               string   .js/.mjs/.cjs path inside the artifact ([A-Za-z0-9._@+-] between slashes, no ..)
 //	    node_version             int      even, >= 20
 //	    bind                     string   default 127.0.0.1
 //	    port                     int      default 3000

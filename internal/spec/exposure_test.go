@@ -133,7 +133,7 @@ func TestExposure(t *testing.T) {
 		}, "services.powersync.tls.cert_file: missing: the certificate chain the apps are served (a local PEM file)"},
 		{"proxy key file on two lines", func(e *Environment) {
 			e.Services.PowerSync.TLS = &ProxyTLS{Port: 443, CertFile: "ps.crt", KeyFile: "ps.key\nx"}
-		}, `services.powersync.tls.key_file: "ps.key\nx" is not a file path`},
+		}, `services.powersync.tls.key_file: "ps.key\nx" holds a line break`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,12 +1,12 @@
 package spec
 
 import (
+	"cmp"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"net/url"
-	"path"
 	"regexp"
 	"slices"
 	"strconv"
@@ -27,7 +27,8 @@ import (
 // Environments from Load carry the positions of their keys; an Environment
 // built in code gets problems with a key path but no position.
 func (e *Environment) Validate() error {
-	v := &validator{e: e, pos: e.pos}
+	v := &validator{e: e, pos: e.pos, refused: map[string]bool{}}
+	v.checkText()
 	v.top()
 	v.state()
 	v.keypairs()
@@ -43,15 +44,24 @@ type validator struct {
 	e    *Environment
 	pos  *positions
 	errs ErrorList
+	// refused are the paths whose value is not text (see checkText):
+	// reported once, not again by the field's own rules.
+	refused map[string]bool
 }
 
 // add reports a problem with the value at path.
 func (v *validator) add(path, format string, args ...any) {
+	if v.refused[path] {
+		return
+	}
 	v.errs = append(v.errs, newError(v.pos.at(path), path, format, args...))
 }
 
 // addKey reports a problem with the key at path (a name).
 func (v *validator) addKey(path, format string, args ...any) {
+	if v.refused[path] {
+		return
+	}
 	v.errs = append(v.errs, newError(v.pos.keyAt(path), path, format, args...))
 }
 
@@ -84,8 +94,10 @@ func (v *validator) cidr(path, s string) {
 
 func (v *validator) bindAddr(path, s string) {
 	if v.required(path, s, "the address to listen on, e.g. 0.0.0.0 or 127.0.0.1") {
-		if _, err := netip.ParseAddr(s); err != nil {
+		if a, err := netip.ParseAddr(s); err != nil {
 			v.add(path, "%q is not an IP address such as 0.0.0.0 or 127.0.0.1", s)
+		} else if a.Zone() != "" {
+			v.add(path, "%q has an IPv6 zone (%%%s): write the address alone", s, a.Zone())
 		}
 	}
 }
@@ -192,6 +204,9 @@ func endpointProblem(endpoint, region string) string {
 		return fmt.Sprintf("%q is not an endpoint URL such as https://s3.gra.io.cloud.ovh.net", endpoint)
 	}
 	host := u.Hostname()
+	if !isURLHost(host) {
+		return fmt.Sprintf("%q is not an endpoint URL such as https://s3.gra.io.cloud.ovh.net (its host is not a DNS name or an IP address)", endpoint)
+	}
 	switch u.Scheme {
 	case "https":
 	case "http":
@@ -861,7 +876,7 @@ func (v *validator) emqx(p string, m *EMQX) {
 
 func (v *validator) positions(p string, s *PositionsSink) {
 	if v.required(p+".topic", s.Topic, "the MQTT topic filter of positions, e.g. trackers/+/position") {
-		if msg := topicFilterProblem(s.Topic); msg != "" {
+		if msg := cmp.Or(topicFilterProblem(s.Topic), topicTextProblem(s.Topic)); msg != "" {
 			v.add(p+".topic", "%s", msg)
 		}
 	}
@@ -1049,7 +1064,7 @@ func (v *validator) powersync(p string, ps *PowerSync) {
 	}
 	if ca := ps.ClientAuth; ca != nil {
 		if v.required(p+".client_auth.jwks_uri", ca.JWKSURI, "where PowerSync fetches the keys that sign app tokens") {
-			if u, err := url.Parse(ca.JWKSURI); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			if u, err := url.Parse(ca.JWKSURI); err != nil || (u.Scheme != "https" && u.Scheme != "http") || !isURLHost(u.Hostname()) {
 				v.add(p+".client_auth.jwks_uri", "%q is not an http(s) URL", ca.JWKSURI)
 			}
 		}
@@ -1096,12 +1111,8 @@ func (v *validator) backend(p string, b *Backend) {
 		v.add(p+".artifact", "%q is not a .tar.gz or .tgz archive", b.Artifact)
 	}
 	if v.required(p+".entrypoint", b.Entrypoint, "the script node runs, relative to the artifact, e.g. dist/server.js") {
-		clean := path.Clean(b.Entrypoint)
-		switch {
-		case path.IsAbs(b.Entrypoint) || clean == ".." || strings.HasPrefix(clean, "../"):
-			v.add(p+".entrypoint", "%q must be a path inside the artifact, such as dist/server.js", b.Entrypoint)
-		case !strings.HasSuffix(clean, ".js") && !strings.HasSuffix(clean, ".mjs") && !strings.HasSuffix(clean, ".cjs"):
-			v.add(p+".entrypoint", "%q is not a JavaScript file (.js, .mjs or .cjs)", b.Entrypoint)
+		if msg := entrypointProblem(b.Entrypoint); msg != "" {
+			v.add(p+".entrypoint", "%s", msg)
 		}
 	}
 	switch n := b.NodeVersion; {

@@ -42,7 +42,7 @@ func TestValidateSyncRules(t *testing.T) {
 		{"../backend/sync-rules.yaml", ""},
 		{"~/rules.yml", ""},
 		{"rules.json", `services.powersync.sync_rules: "rules.json" is not a YAML file (.yaml or .yml): name the application's sync config, e.g. ../backend/sync-rules.yaml`},
-		{"a\nb.yaml", `services.powersync.sync_rules: "a\nb.yaml" is not a file path`},
+		{"a\nb.yaml", `services.powersync.sync_rules: "a\nb.yaml" holds a line break (U+000A at offset 1): a value is one line of text`},
 	} {
 		e := builtEnv(t)
 		e.Services.PowerSync.SyncRules = tc.file
