@@ -180,12 +180,14 @@ func (a *app) runDeploy(ctx context.Context, name string, f deployFlags) error {
 			res := results[0]
 			host.Plan, host.Database = res.Plan, res.Database
 			host.Changes, host.Restarts = sum.Changes, sum.Restarts
-		case !errors.Is(checkErr, configure.ErrHostKeyMismatch) && results != nil && results[0] != nil && results[0].Plan == nil && p.HasChanges():
+		case errors.Is(checkErr, configure.ErrHostKeyMismatch):
+			return a.configureError(env, checkErr, nil)
+		case results != nil && results[0] != nil && results[0].Plan == nil && p.HasChanges():
 			// Unreachable now; the cloud changes may be what it needs.
 			host.Reason = fmt.Sprintf("not reachable now (%v): configured after the cloud changes", checkErr)
 			h.printf("  ? %s  %s\n", host.Address, host.Reason)
 		default:
-			return withHint(a.configureError(env, checkErr, nil), "deploy plans the host before changing anything; acco configure %s --check shows the same", name)
+			return withHint(checkErr, "deploy plans the host before changing anything, and nothing was changed; acco configure %s --check shows the same", name)
 		}
 	}
 	if a.json {
