@@ -2,7 +2,7 @@
 #   make test                 everything CI runs
 #   make validate ENV=prod    check an environment, offline
 #   make init ENV=prod        valid YAML + credentials present + state reachable
-#   make deploy ENV=preprod   apply (asks for confirmation), then configure the host
+#   make deploy ENV=preprod   acco deploy: one lock, one plan (cloud + host), asks once, apply, configure, verify
 #   make verify ENV=test      prove the data flow on the live environment (acco verify)
 # credentials.sh (git-ignored; see credentials.sh.example) is sourced when present.
 
@@ -73,8 +73,8 @@ apply: build ## acco apply $(ENV) (asks for confirmation)
 configure: build ## acco configure $(ENV)
 	$(WITH_CREDS) $(ACCO) configure $(ENV)
 
-deploy: build ## apply $(ENV), then configure its host, then verify the data flow
-	$(WITH_CREDS) $(ACCO) apply $(ENV) && $(ACCO) configure $(ENV) && $(ACCO) verify $(ENV)
+deploy: build ## acco deploy $(ENV): one plan of cloud and host changes, asks once, applies, configures, verifies
+	$(WITH_CREDS) $(ACCO) deploy $(ENV)
 
 verify: build ## acco verify $(ENV): a tracker's position through the broker into PostgreSQL, the backend, PowerSync
 	$(WITH_CREDS) $(ACCO) verify $(ENV)

@@ -3,6 +3,9 @@ package flows
 import (
 	"context"
 	"errors"
+	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/accoreboot/acco/configure"
 	"github.com/accoreboot/acco/internal/spec"
@@ -60,4 +63,60 @@ func (s *Session) withDeviceTable(in *Inputs, opts configure.ServicesOptions, ke
 		}
 		return d, steps, nil
 	}
+}
+
+// ConfigureOptions tune Session.Configure.
+type ConfigureOptions struct {
+	// Check changes nothing and records nothing: it shows what a run would
+	// do (owed restarts included).
+	Check bool
+	// Diff adds the files' unified diffs, secrets masked.
+	Diff bool
+	// Services tune the rendering (the backend artifact, offline mode).
+	Services configure.ServicesOptions
+	// ConnectWait is how long a refused SSH connection is retried.
+	ConnectWait time.Duration
+	// Notes, when set, is told what the operator should know before the
+	// host is reached.
+	Notes func(string)
+	// Events receives configure's progress.
+	Events func(configure.Event)
+}
+
+// Configure configures the services host (or, with Check, plans it): the
+// instance and its address from state, the inputs and secrets sealed in
+// state, the SSH connection checked against the pinned keys or the
+// instance's console. It is acco configure and the host phase of deploy.
+func (s *Session) Configure(ctx context.Context, signer ssh.Signer, opts ConfigureOptions) ([]*configure.Result, error) {
+	inst, ipv4, err := s.Instance()
+	if err != nil {
+		return nil, err
+	}
+	in, err := s.Inputs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	target, err := s.Target(in, ipv4, opts.Services)
+	if err != nil {
+		return nil, err
+	}
+	masked := in.Secrets()
+	conn := s.Connector(signer, inst.ID, opts.ConnectWait, masked)
+	if opts.Notes != nil {
+		for _, n := range in.Notes {
+			opts.Notes(n)
+		}
+	}
+	journal := &configure.StateJournal{State: s.State, Save: s.Save}
+	if opts.Check || s.ReadOnly {
+		journal.Save = nil // --check records nothing; owed restarts are still shown
+	}
+	return configure.Run(ctx, conn, []configure.Target{target}, configure.Options{
+		Check:         opts.Check,
+		Diff:          opts.Diff,
+		Journal:       journal,
+		Secrets:       masked,
+		HealthTimeout: s.Env.Services.HealthTimeout,
+		Events:        opts.Events,
+	})
 }

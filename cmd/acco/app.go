@@ -91,6 +91,7 @@ Exit codes: 0 success, 1 error, 2 changes or drift present (with
 		a.destroyCommand(),
 		a.outputCommand(),
 		a.configureCommand(),
+		a.deployCommand(),
 		a.deviceCommand(),
 		a.verifyCommand(),
 	)

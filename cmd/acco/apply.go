@@ -126,6 +126,14 @@ func (a *app) runApply(ctx context.Context, envName, planFile string, destroy bo
 			return &codedError{code: exitError, err: fmt.Errorf("%s cancelled", op)}
 		}
 	}
+	return a.applyPlan(r, p, op, f.parallelism)
+}
+
+// applyPlan applies p under the lock r holds, showing its progress, and
+// reports what was done. It is apply, destroy and the cloud phase of
+// deploy.
+func (a *app) applyPlan(r *planRun, p *provision.Plan, op string, parallelism int) error {
+	envName := r.env.Name
 	sealer, err := a.sealer()
 	if err != nil {
 		return err
@@ -135,7 +143,7 @@ func (a *app) runApply(ctx context.Context, envName, planFile string, destroy bo
 	// The first interrupt cancels r.ctx: stop starting operations but let
 	// the ones in flight finish and record (the second interrupt exits).
 	rep, applyErr := provision.Apply(context.WithoutCancel(r.ctx), r.clients, r.store, p, provision.ApplyOptions{
-		Parallelism: f.parallelism, Sealer: sealer, OnEvent: view.event, Stop: r.ctx.Done(), AccoVersion: version,
+		Parallelism: parallelism, Sealer: sealer, OnEvent: view.event, Stop: r.ctx.Done(), AccoVersion: version,
 	})
 	if rep == nil {
 		if errors.Is(applyErr, provision.ErrStalePlan) {

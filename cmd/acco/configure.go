@@ -127,62 +127,50 @@ func (a *app) runConfigure(ctx context.Context, name string, f configureFlags) e
 	if err != nil {
 		return err
 	}
-	inst, ipv4, err := s.Instance()
-	if err != nil {
-		return err
-	}
-	in, err := s.Inputs(ctx)
-	if err != nil {
-		return err
-	}
-	target, err := s.Target(in, ipv4, configure.ServicesOptions{Artifact: f.artifact, Offline: env.Services.Offline})
-	if err != nil {
-		return err
-	}
-	masked := in.Secrets()
-	conn := s.Connector(signer, inst.ID, f.connectWait, masked)
 	view := &configureView{a: a}
 	h := a.human()
-	for _, n := range in.Notes {
-		h.printf("%s\n", n)
-	}
-	journal := &configure.StateJournal{State: s.State, Save: s.Save}
-	if f.check {
-		journal.Save = nil // --check records nothing; owed restarts are still shown
-	}
-	results, runErr := configure.Run(ctx, conn, []configure.Target{target}, configure.Options{
-		Check:         f.check,
-		Diff:          f.diff,
-		Journal:       journal,
-		Secrets:       masked,
-		HealthTimeout: env.Services.HealthTimeout,
-		Events:        view.event,
+	results, runErr := s.Configure(ctx, signer, flows.ConfigureOptions{
+		Check:       f.check,
+		Diff:        f.diff,
+		Services:    configure.ServicesOptions{Artifact: f.artifact, Offline: env.Services.Offline},
+		ConnectWait: f.connectWait,
+		Notes:       func(n string) { h.printf("%s\n", n) },
+		Events:      view.event,
 	})
-	changes := view.report(results, runErr, f.check)
+	sum := view.report(results, runErr, f.check)
 	if runErr != nil {
-		instAddr := spec.Address(spec.KindInstance, env.Services.Host)
-		if errors.Is(runErr, configure.ErrHostKeyMismatch) {
-			runErr = withHint(runErr, "acco state pull %s shows the pinned keys. If the instance was rebuilt outside acco, replace it through acco, which forgets them (acco plan %s --replace %s --out p && acco apply %s p); otherwise someone may be in the middle: do not go on", name, name, instAddr, name)
-		}
-		return &codedError{code: exitError, err: runErr, reported: a.json && results != nil && results[0] != nil && results[0].Plan != nil}
+		return a.configureError(env, runErr, results)
 	}
-	if f.detailedExit && changes {
+	if f.detailedExit && (sum.Changes > 0 || sum.Restarts > 0) {
 		return &codedError{code: exitChanges, err: errors.New("changes pending"), reported: true}
 	}
 	return nil
 }
 
+// configureError is the error of a failed configure run, with what to do
+// when the host key does not match.
+func (a *app) configureError(env *spec.Environment, runErr error, results []*configure.Result) error {
+	if errors.Is(runErr, configure.ErrHostKeyMismatch) {
+		name, instAddr := env.Name, spec.Address(spec.KindInstance, env.Services.Host)
+		runErr = withHint(runErr, "acco state pull %s shows the pinned keys. If the instance was rebuilt outside acco, replace it through acco, which forgets them (acco plan %s --replace %s --out p && acco apply %s p); otherwise someone may be in the middle: do not go on", name, name, instAddr, name)
+	}
+	return &codedError{code: exitError, err: runErr, reported: a.json && results != nil && results[0] != nil && results[0].Plan != nil}
+}
+
 // configureView shows a configure run: progress lines on the terminal
 // (stderr under --json) and, with --json, one JSON object per line.
 type configureView struct {
-	a  *app
-	mu sync.Mutex
+	a *app
+	// plan is deploy's plan phase: the host plan goes into deploy's plan
+	// object, so no JSON is streamed, and nothing is said of --check.
+	plan bool
+	mu   sync.Mutex
 }
 
 func (v *configureView) event(e configure.Event) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if v.a.json {
+	if v.a.json && !v.plan {
 		v.a.jsonLine(e)
 	}
 	w := v.a.err
@@ -215,9 +203,10 @@ type configureSummary struct {
 	Error     string        `json:"error,omitempty"`
 }
 
-// report prints what each host got (or would get) and reports whether
-// anything changed (or would).
-func (v *configureView) report(results []*configure.Result, runErr error, check bool) bool {
+// report prints what each host got (or would get) and returns the summary
+// (streamed too with --json): anything changed (or would) when it counts
+// changes or restarts.
+func (v *configureView) report(results []*configure.Result, runErr error, check bool) configureSummary {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	h := v.a.human()
@@ -292,6 +281,8 @@ func (v *configureView) report(results []*configure.Result, runErr error, check 
 				trips = "round trip"
 			}
 			h.printf("host.%s: up to date, nothing to change (%d SSH %s).\n", res.Host, res.Commands, trips)
+		case check && v.plan:
+			h.printf("host.%s: to change: %s; %d to restart.\n", res.Host, kindCounts(kinds), len(res.Plan.Restarts))
 		case check:
 			h.printf("host.%s: to change: %s; %d to restart (--check: nothing was changed).\n", res.Host, kindCounts(kinds), len(res.Plan.Restarts))
 		case res.Err == nil:
@@ -301,10 +292,10 @@ func (v *configureView) report(results []*configure.Result, runErr error, check 
 	if runErr != nil {
 		sum.Error = runErr.Error()
 	}
-	if v.a.json {
+	if v.a.json && !v.plan {
 		v.a.jsonLine(sum)
 	}
-	return sum.Changes > 0 || sum.Restarts > 0
+	return sum
 }
 
 // kindCounts writes counts by kind of change: "1 file, 2 units".

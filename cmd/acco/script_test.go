@@ -22,10 +22,11 @@ func TestMain(m *testing.M) {
 		"acco": func() {
 			os.Exit(run(context.Background(), os.Args[1:], streams{in: os.Stdin, out: os.Stdout, err: os.Stderr}, os.LookupEnv))
 		},
-		"s3put":     func() { os.Exit(s3put()) },
-		"nosecrets": func() { os.Exit(nosecrets()) },
-		"pgsql":     func() { os.Exit(pgsql()) },
-		"hostrun":   func() { os.Exit(hostrun()) },
+		"s3put":      func() { os.Exit(s3put()) },
+		"nosecrets":  func() { os.Exit(nosecrets()) },
+		"pgsql":      func() { os.Exit(pgsql()) },
+		"hostrun":    func() { os.Exit(hostrun()) },
+		"jsonstream": func() { os.Exit(jsonstream()) },
 	})
 }
 

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/accoreboot/acco/flows"
 )
@@ -63,48 +65,54 @@ named and what to look at.`,
 			} else {
 				h.printf("Verifying %s: the flow from a tracker to the database, the backend and PowerSync.\n", args[0])
 			}
-			rep, err := s.Verify(ctx, signer, flows.VerifyOptions{
-				Reboot: f.reboot, Timeout: f.timeout, ConnectWait: f.connectWait,
-				Step: func(st flows.VerifyStep) {
-					if a.json {
-						a.jsonLine(struct {
-							Type string `json:"type"`
-							flows.VerifyStep
-						}{"verify_step", st})
-					}
-					mark := "ok  "
-					if !st.OK {
-						mark = "FAIL"
-					}
-					h.printf("  %s %-20s %7.2fs  %s\n", mark, st.Name, st.Duration.Seconds(), st.Message)
-					if !st.OK && st.Look != "" {
-						h.printf("       look at: %s\n", st.Look)
-					}
-				},
-			})
-			if rep != nil && a.json {
-				a.jsonLine(struct {
-					Type      string `json:"type"`
-					Operation string `json:"operation"`
-					*flows.VerifyReport
-				}{"summary", "verify", rep})
-			}
-			if err != nil {
-				return &codedError{code: exitError, err: err, reported: a.json && rep != nil && len(rep.Steps) > 0}
-			}
-			var total time.Duration
-			for _, st := range rep.Steps {
-				total += st.Duration
-			}
-			h.printf("Verify passed: %d steps in %.1fs.\n", len(rep.Steps), total.Seconds())
-			if rep.FlowBack > 0 {
-				h.printf("flow back %.1f s after reboot\n", rep.FlowBack.Seconds())
-			}
-			return nil
+			return a.verifyFlow(ctx, s, signer, flows.VerifyOptions{Reboot: f.reboot, Timeout: f.timeout, ConnectWait: f.connectWait})
 		},
 	}
 	f.register(cmd, 5*time.Minute)
 	cmd.Flags().BoolVar(&f.reboot, "reboot", false, "soft-reboot the instance through Nova first, and time the flow's return")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 2*time.Minute, "how long each waiting step may take")
 	return cmd
+}
+
+// verifyFlow runs the checks of acco verify on the open session s, each
+// step shown as it ends (a verify_step object with --json), then the
+// summary. It is acco verify and the last phase of acco deploy.
+func (a *app) verifyFlow(ctx context.Context, s *flows.Session, signer ssh.Signer, opts flows.VerifyOptions) error {
+	h := a.human()
+	opts.Step = func(st flows.VerifyStep) {
+		if a.json {
+			a.jsonLine(struct {
+				Type string `json:"type"`
+				flows.VerifyStep
+			}{"verify_step", st})
+		}
+		mark := "ok  "
+		if !st.OK {
+			mark = "FAIL"
+		}
+		h.printf("  %s %-20s %7.2fs  %s\n", mark, st.Name, st.Duration.Seconds(), st.Message)
+		if !st.OK && st.Look != "" {
+			h.printf("       look at: %s\n", st.Look)
+		}
+	}
+	rep, err := s.Verify(ctx, signer, opts)
+	if rep != nil && a.json {
+		a.jsonLine(struct {
+			Type      string `json:"type"`
+			Operation string `json:"operation"`
+			*flows.VerifyReport
+		}{"summary", "verify", rep})
+	}
+	if err != nil {
+		return &codedError{code: exitError, err: err, reported: a.json && rep != nil && len(rep.Steps) > 0}
+	}
+	var total time.Duration
+	for _, st := range rep.Steps {
+		total += st.Duration
+	}
+	h.printf("Verify passed: %d steps in %.1fs.\n", len(rep.Steps), total.Seconds())
+	if rep.FlowBack > 0 {
+		h.printf("flow back %.1f s after reboot\n", rep.FlowBack.Seconds())
+	}
+	return nil
 }
