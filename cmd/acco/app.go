@@ -93,6 +93,7 @@ Exit codes: 0 success, 1 error, 2 changes or drift present (with
 		a.configureCommand(),
 		a.deviceCommand(),
 		a.verifyCommand(),
+		a.secretsCommand(),
 	)
 	return root
 }
