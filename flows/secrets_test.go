@@ -41,6 +41,12 @@ func TestSecretUses(t *testing.T) {
 			}
 		}
 	}
+	// Sync rules the YAML names need not be read to know the uses.
+	withRules := loadEnv(t, "test")
+	withRules.Services.PowerSync.SyncRules = "../backend/sync-rules.yaml"
+	if uses, err := SecretUses(withRules); err != nil || len(uses[configure.SecretPowerSyncVerifyKey]) < 2 {
+		t.Errorf("with sync rules: %v, %v", uses, err)
+	}
 	// Every generated service secret of the environments with EMQX and
 	// PowerSync is used.
 	for _, e := range []string{"test", "preprod", "prod"} {

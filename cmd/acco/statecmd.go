@@ -265,6 +265,9 @@ func (a *app) runStateRm(ctx context.Context, name, addr string, f stateRmFlags)
 	if len(dependents) > 0 {
 		h.printf("Recorded as depending on it: %s.\n", strings.Join(dependents, ", "))
 	}
+	if len(r.Secrets) > 0 {
+		h.printf("The secrets sealed in it (%s) are lost with it: acco apply or configure makes new ones.\n", strings.Join(sortedKeys(r.Secrets), ", "))
+	}
 	if !f.autoApprove {
 		answer, err := a.answer(h.w, "Type the address to confirm: ")
 		if err != nil {
