@@ -241,7 +241,7 @@ func (s *Session) Rotate(ctx context.Context, names []string) ([]Rotated, error)
 			logins = append(logins, i)
 		}
 	}
-	now := s.now()
+	now := s.now().UTC().Truncate(time.Second) // as recorded (RFC 3339)
 	var out []Rotated
 	if len(service) > 0 {
 		sec := s.Secrets()
