@@ -139,8 +139,7 @@ configure fails, the new values are in state: acco configure ENV finishes
 the rotation. A run killed between OVH's reset and the state write loses
 that login's new password: rotate it again.
 
-Between the rotation and configure the lock is released and taken again,
-so --lock-timeout applies to both.`,
+The rotation and configure run under one hold of the lock.`,
 		Example: `  acco secrets rotate test mqtt_backend_password
   acco secrets rotate prod database_user.main.backend
   acco secrets rotate preprod --all --json`,
@@ -188,55 +187,63 @@ func (a *app) runSecretsRotate(ctx context.Context, name string, names []string,
 			return err
 		}
 	}
-	rotated, err := func() ([]flows.Rotated, error) {
-		lctx, release, err := a.lockEnv(ctx, blob, name, "secrets rotate", f.lockTimeout)
-		if err != nil {
-			return nil, err
-		}
-		defer release()
-		clients, err := a.cloudClients(lctx, env)
-		if err != nil {
-			return nil, err
-		}
-		s, err := flows.Open(lctx, env, state.NewStore(blob), sealer, clients, false)
-		if err != nil {
-			return nil, err
-		}
+	h := a.human()
+	var rotated []flows.Rotated
+	rotate := func(ctx context.Context, s *flows.Session) error {
 		if f.all {
 			list, err := flows.ListSecrets(env, s.State)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			if len(list) == 0 {
-				return nil, withHint(fmt.Errorf("%s has no secret in state yet", name), "acco apply %s and acco configure %s record them", name, name)
+				return withHint(fmt.Errorf("%s has no secret in state yet", name), "acco apply %s and acco configure %s record them", name, name)
 			}
 			names = nil
 			for _, i := range list {
 				names = append(names, i.Name)
 			}
 		}
-		return s.Rotate(lctx, names)
-	}()
-	h := a.human()
-	for _, r := range rotated {
-		if a.json {
-			a.jsonLine(rotatedLine{Type: "secret_rotated", Env: name, Rotated: r})
+		var err error
+		rotated, err = s.Rotate(ctx, names)
+		for _, r := range rotated {
+			if a.json {
+				a.jsonLine(rotatedLine{Type: "secret_rotated", Env: name, Rotated: r})
+			}
+			h.printf("%s: rotated %s\n", name, r.Name)
 		}
-		h.printf("%s: rotated %s\n", name, r.Name)
+		return err
 	}
+	if !f.noConfigure {
+		// One lock for both: the new values are recorded, then configure
+		// puts them in place.
+		err := a.runConfigure(ctx, name, configureFlags{
+			identity: f.identity, artifact: f.artifact, lockTimeout: f.lockTimeout, connectWait: f.connectWait,
+			op: "secrets rotate", before: rotate,
+		})
+		if err != nil && len(rotated) > 0 {
+			fmt.Fprintf(a.err, "The new values are recorded in state: acco configure %s finishes the rotation.\n", name)
+		}
+		return err
+	}
+	lctx, release, err := a.lockEnv(ctx, blob, name, "secrets rotate", f.lockTimeout)
 	if err != nil {
+		return err
+	}
+	defer release()
+	clients, err := a.cloudClients(lctx, env)
+	if err != nil {
+		return err
+	}
+	s, err := flows.Open(lctx, env, state.NewStore(blob), sealer, clients, false)
+	if err != nil {
+		return err
+	}
+	if err := rotate(lctx, s); err != nil {
 		if len(rotated) > 0 {
 			fmt.Fprintf(a.err, "The secrets shown as rotated are recorded in state: acco configure %s puts them in place.\n", name)
 		}
 		return err
 	}
-	if f.noConfigure {
-		h.printf("The new values are in state only: acco configure %s puts them in place and restarts what uses them.\n", name)
-		return nil
-	}
-	err = a.runConfigure(ctx, name, configureFlags{identity: f.identity, artifact: f.artifact, lockTimeout: f.lockTimeout, connectWait: f.connectWait})
-	if err != nil {
-		fmt.Fprintf(a.err, "The new values are recorded in state: acco configure %s finishes the rotation.\n", name)
-	}
-	return err
+	h.printf("The new values are in state only: acco configure %s puts them in place and restarts what uses them.\n", name)
+	return nil
 }
