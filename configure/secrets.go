@@ -5,7 +5,10 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/accoreboot/acco/internal/spec"
 	"github.com/accoreboot/acco/state"
@@ -42,6 +45,39 @@ const (
 // serviceSecretNames are the secrets of ServiceSecretsAddress, in order.
 var serviceSecretNames = []string{SecretEMQXCookie, SecretEMQXDashboardPassword, SecretMQTTBackendPassword, SecretPowerSyncAPIToken, SecretVerifyDevicePassword, SecretPowerSyncVerifyKey}
 
+// ServiceSecretNames returns the names of the generated service secrets, in
+// order.
+func ServiceSecretNames() []string { return slices.Clone(serviceSecretNames) }
+
+// AttrGenerated is the attribute of ServiceSecretsAddress that maps each
+// secret's name to when it was generated or last rotated (RFC 3339, UTC).
+// States written before it have none: the age of their secrets is unknown.
+const AttrGenerated = "generated"
+
+// AttrRotated is the attribute of a database user or admin that records
+// when acco last rotated its password (RFC 3339, UTC).
+const AttrRotated = "rotated"
+
+// GeneratedAt returns when the secret name of r (the ServiceSecretsAddress
+// resource) was generated or last rotated, or false when state does not
+// say.
+func GeneratedAt(r *state.Resource, name string) (time.Time, bool) {
+	m, _ := r.Attributes[AttrGenerated].(map[string]any)
+	return parseTime(m[name])
+}
+
+// RotatedAt returns the time recorded in r's AttrRotated attribute, or
+// false when there is none.
+func RotatedAt(r *state.Resource) (time.Time, bool) {
+	return parseTime(r.Attributes[AttrRotated])
+}
+
+func parseTime(v any) (time.Time, bool) {
+	s, _ := v.(string)
+	t, err := time.Parse(time.RFC3339, s)
+	return t, err == nil
+}
+
 // ErrNoAdminPassword tells that a cluster's admin password is not in state
 // yet: only an apply run (not --check) resets it and records it.
 var ErrNoAdminPassword = errors.New("the cluster's admin password is not in state yet")
@@ -55,20 +91,15 @@ type StateSecrets struct {
 	Sealer *state.Sealer
 	Save   func(ctx context.Context) error
 	Check  bool
+	// Now is the clock of the recorded times (nil: time.Now).
+	Now func() time.Time
 }
 
 // ServiceSecrets returns the generated service secrets by name, generating
 // and recording the missing ones.
 func (s *StateSecrets) ServiceSecrets(ctx context.Context) (map[string]string, error) {
 	r, ok := s.State.Resource(ServiceSecretsAddress)
-	res := state.Resource{Address: ServiceSecretsAddress, Kind: KindSecret, ID: "services", Secrets: map[string]string{}}
-	if ok {
-		res = *r
-		res.Secrets = map[string]string{}
-		for k, v := range r.Secrets {
-			res.Secrets[k] = v
-		}
-	}
+	res := s.servicesCopy(r, ok)
 	out := map[string]string{}
 	added := false
 	for _, name := range serviceSecretNames {
@@ -92,6 +123,7 @@ func (s *StateSecrets) ServiceSecrets(ctx context.Context) (map[string]string, e
 		if res.Secrets[name], err = s.Sealer.Seal(v, aad); err != nil {
 			return nil, err
 		}
+		setGenerated(&res, name, s.now())
 		added = true
 	}
 	if added {
@@ -101,6 +133,71 @@ func (s *StateSecrets) ServiceSecrets(ctx context.Context) (map[string]string, e
 		}
 	}
 	return out, nil
+}
+
+// RotateServiceSecrets gives the named service secrets new values, sealed
+// and recorded in state (with the time) in one write. The services that use
+// them get the new values at the next configure.
+func (s *StateSecrets) RotateServiceSecrets(ctx context.Context, names []string) error {
+	if s.Check {
+		return errors.New("rotating secrets records them: not in check mode")
+	}
+	r, ok := s.State.Resource(ServiceSecretsAddress)
+	res := s.servicesCopy(r, ok)
+	for _, name := range names {
+		if !slices.Contains(serviceSecretNames, name) {
+			return fmt.Errorf("%s is not a service secret (they are %s)", name, strings.Join(serviceSecretNames, ", "))
+		}
+		v, err := NewSecret()
+		if err != nil {
+			return err
+		}
+		if res.Secrets[name], err = s.Sealer.Seal(v, ServiceSecretsAddress+"/"+name); err != nil {
+			return err
+		}
+		setGenerated(&res, name, s.now())
+	}
+	s.State.SetResource(res)
+	if err := s.save(ctx); err != nil {
+		return fmt.Errorf("recording the rotated service secrets: %w", err)
+	}
+	return nil
+}
+
+// servicesCopy returns a copy of the ServiceSecretsAddress resource r (a
+// new one when !ok) whose maps may be changed.
+func (s *StateSecrets) servicesCopy(r *state.Resource, ok bool) state.Resource {
+	res := state.Resource{Address: ServiceSecretsAddress, Kind: KindSecret, ID: "services"}
+	if ok {
+		res = *r
+	}
+	res.Secrets = maps.Clone(res.Secrets)
+	if res.Secrets == nil {
+		res.Secrets = map[string]string{}
+	}
+	res.Attributes = maps.Clone(res.Attributes)
+	return res
+}
+
+// setGenerated records in res when its secret name was generated.
+func setGenerated(res *state.Resource, name string, t time.Time) {
+	if res.Attributes == nil {
+		res.Attributes = map[string]any{}
+	}
+	m, _ := res.Attributes[AttrGenerated].(map[string]any)
+	m = maps.Clone(m)
+	if m == nil {
+		m = map[string]any{}
+	}
+	m[name] = t.UTC().Format(time.RFC3339)
+	res.Attributes[AttrGenerated] = m
+}
+
+func (s *StateSecrets) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
 }
 
 // UserPasswords returns the database users' passwords by "cluster.user",
@@ -151,7 +248,7 @@ func (s *StateSecrets) AdminPassword(ctx context.Context, cluster, clusterID str
 	}
 	s.State.SetResource(state.Resource{
 		Address: addr, Kind: KindDatabaseAdmin, ID: userID,
-		Attributes: map[string]any{"cluster": spec.KindDatabase + "." + cluster, "cluster_id": clusterID},
+		Attributes: map[string]any{"cluster": spec.KindDatabase + "." + cluster, "cluster_id": clusterID, AttrRotated: s.now().UTC().Format(time.RFC3339)},
 		Secrets:    map[string]string{"password": sealed},
 		DependsOn:  []string{spec.KindDatabase + "." + cluster},
 	})

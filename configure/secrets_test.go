@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/accoreboot/acco/state"
 )
@@ -144,5 +145,63 @@ func TestUserPasswordsUnsealed(t *testing.T) {
 	got, err := (&StateSecrets{State: st, Sealer: sealer}).UserPasswords()
 	if err != nil || got["main.emqx"] != "s3cret" || len(got) != 1 {
 		t.Errorf("UserPasswords = %v, %v", got, err)
+	}
+}
+
+// TestRotateServiceSecrets: the named secrets get new values and times in
+// one write, the others keep theirs; an unknown name or check mode changes
+// nothing.
+func TestRotateServiceSecrets(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	t1 := t0.Add(time.Hour)
+	st := state.New("test", "dev")
+	saves := 0
+	s := &StateSecrets{State: st, Sealer: testSealer(t), Save: func(context.Context) error { saves++; return nil }, Now: func() time.Time { return t0 }}
+	before, err := s.ServiceSecrets(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Now = func() time.Time { return t1 }
+	for _, tc := range []struct {
+		names []string
+		check bool
+		err   string
+	}{
+		{names: []string{"mqtt_backend"}, err: "mqtt_backend is not a service secret"},
+		{names: []string{SecretEMQXCookie}, check: true, err: "not in check mode"},
+		{names: []string{SecretEMQXCookie, SecretPowerSyncAPIToken}},
+	} {
+		s.Check = tc.check
+		saves = 0
+		err := s.RotateServiceSecrets(ctx, tc.names)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) || saves != 0 {
+				t.Errorf("%v: err %v, saves %d; want %q and no save", tc.names, err, saves, tc.err)
+			}
+			continue
+		}
+		if err != nil || saves != 1 {
+			t.Fatalf("%v: err %v, saves %d", tc.names, err, saves)
+		}
+	}
+	s.Check = false
+	after, err := s.ServiceSecrets(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := st.Resource(ServiceSecretsAddress)
+	for _, name := range serviceSecretNames {
+		rotated := name == SecretEMQXCookie || name == SecretPowerSyncAPIToken
+		if (after[name] != before[name]) != rotated {
+			t.Errorf("%s: changed %v, want %v", name, after[name] != before[name], rotated)
+		}
+		want := t0
+		if rotated {
+			want = t1
+		}
+		if got, ok := GeneratedAt(r, name); !ok || !got.Equal(want) {
+			t.Errorf("%s generated at %v (%v), want %v", name, got, ok, want)
+		}
 	}
 }

@@ -28,6 +28,8 @@ type Session struct {
 	// ReadOnly records nothing (configure --check, verify): secrets that
 	// are missing are generated for the run only, pins are not written.
 	ReadOnly bool
+	// Now is the clock of the times recorded in state (nil: time.Now).
+	Now func() time.Time
 
 	mu   sync.Mutex
 	etag string

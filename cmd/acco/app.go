@@ -94,6 +94,7 @@ Exit codes: 0 success, 1 error, 2 changes or drift present (with
 		a.deployCommand(),
 		a.deviceCommand(),
 		a.verifyCommand(),
+		a.secretsCommand(),
 	)
 	return root
 }

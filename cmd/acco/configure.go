@@ -25,6 +25,11 @@ type configureFlags struct {
 	artifact     string
 	lockTimeout  time.Duration
 	connectWait  time.Duration
+	// op and before, when set, make the run another command's (secrets
+	// rotate): op names the lock's operation, and before runs under the
+	// lock on the opened state, before the inputs are read.
+	op     string
+	before func(ctx context.Context, s *flows.Session) error
 }
 
 func (a *app) configureCommand() *cobra.Command {
@@ -112,6 +117,9 @@ func (a *app) runConfigure(ctx context.Context, name string, f configureFlags) e
 	if f.check {
 		op = "configure --check"
 	}
+	if f.op != "" {
+		op = f.op
+	}
 	lctx, release, err := a.lockEnv(ctx, blob, name, op, f.lockTimeout)
 	if err != nil {
 		return err
@@ -126,6 +134,11 @@ func (a *app) runConfigure(ctx context.Context, name string, f configureFlags) e
 	s, err := flows.Open(ctx, env, state.NewStore(blob), sealer, clients, f.check)
 	if err != nil {
 		return err
+	}
+	if f.before != nil {
+		if err := f.before(ctx, s); err != nil {
+			return err
+		}
 	}
 	view := &configureView{a: a}
 	h := a.human()

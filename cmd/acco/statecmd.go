@@ -1,10 +1,16 @@
 package main
 
 import (
+	"bufio"
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"slices"
 	"sort"
+	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -17,12 +23,12 @@ const sensitive = "(sensitive)"
 func (a *app) stateCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "state",
-		Short: "Read the recorded state of an environment",
+		Short: "Read the recorded state of an environment, or forget a resource",
 		Long: `State commands read <env>/state.json from the state bucket: the resources
 acco manages, their IDs and attributes. Secrets are sealed in state and shown
 as "(sensitive)".`,
 	}
-	cmd.AddCommand(a.stateListCommand(), a.stateShowCommand(), a.statePullCommand())
+	cmd.AddCommand(a.stateListCommand(), a.stateShowCommand(), a.statePullCommand(), a.stateRmCommand())
 	return cmd
 }
 
@@ -181,4 +187,137 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+type stateRmFlags struct {
+	autoApprove bool
+	lockTimeout time.Duration
+}
+
+// stateRmResult is `acco state rm --json`.
+type stateRmResult struct {
+	Env     string `json:"env"`
+	Address string `json:"address"`
+	ID      string `json:"id"`
+	Serial  uint64 `json:"serial"`
+	// Pending are the intents of the resource that were dropped with it.
+	Pending int `json:"pending_dropped"`
+}
+
+func (a *app) stateRmCommand() *cobra.Command {
+	var f stateRmFlags
+	cmd := &cobra.Command{
+		Use:   "rm ENV ADDR",
+		Short: "Forget a resource: remove it from state without deleting it",
+		Long: `Rm takes the environment's lock and removes the resource at ADDR from the
+state of ENV, with its pending intents. Nothing is asked of the cloud: the
+resource lives on, unmanaged. If the YAML still declares it, the next plan
+adopts it again by its name where it can (or creates a new one); remove it
+from the YAML first to let it go for good.
+
+It asks you to type the address unless --auto-approve (required when stdin
+is not a terminal).`,
+		Example: "  acco state rm test security_group.old\n  acco state rm prod database_user.main.legacy --auto-approve",
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runStateRm(cmd.Context(), args[0], args[1], f)
+		},
+	}
+	cmd.Flags().BoolVar(&f.autoApprove, "auto-approve", false, "do not ask for confirmation (required when stdin is not a terminal)")
+	cmd.Flags().DurationVar(&f.lockTimeout, "lock-timeout", 0, "wait this long for the state lock (default: fail at once)")
+	return cmd
+}
+
+func (a *app) runStateRm(ctx context.Context, name, addr string, f stateRmFlags) error {
+	if !f.autoApprove && !isTerminal(a.in) {
+		return withHint(errors.New("refusing to ask for confirmation: stdin is not a terminal"), "pass --auto-approve to remove %s from the state of %s without asking", addr, name)
+	}
+	_, blob, err := a.envAndState(ctx, name)
+	if err != nil {
+		return err
+	}
+	lctx, release, err := a.lockEnv(ctx, blob, name, "state rm "+addr, f.lockTimeout)
+	if err != nil {
+		return err
+	}
+	defer release()
+	store := state.NewStore(blob)
+	st, etag, err := store.Read(lctx, name)
+	if errors.Is(err, state.ErrNotFound) {
+		return noStateYet(name)
+	}
+	if err != nil {
+		return fmt.Errorf("read state of %s: %w", name, err)
+	}
+	r, ok := st.Resource(addr)
+	if !ok {
+		return unknownAddress(st, name, addr)
+	}
+	id := r.ID
+	var dependents []string
+	for _, o := range st.Resources {
+		if slices.Contains(o.DependsOn, addr) {
+			dependents = append(dependents, o.Address)
+		}
+	}
+	h := a.human()
+	h.printf("%s (id %s) will be removed from the state of %s. The cloud resource is not deleted: acco stops managing it.\n", addr, id, name)
+	if len(dependents) > 0 {
+		h.printf("Recorded as depending on it: %s.\n", strings.Join(dependents, ", "))
+	}
+	if len(r.Secrets) > 0 {
+		h.printf("The secrets sealed in it (%s) are lost with it: acco apply or configure makes new ones.\n", strings.Join(sortedKeys(r.Secrets), ", "))
+	}
+	if !f.autoApprove {
+		answer, err := a.answer(h.w, "Type the address to confirm: ")
+		if err != nil {
+			return err
+		}
+		if answer != addr {
+			return &codedError{code: exitError, err: errors.New("state rm cancelled: the answer was not the address")}
+		}
+	}
+	st.RemoveResource(addr)
+	dropped := 0
+	st.Pending = slices.DeleteFunc(st.Pending, func(p state.Pending) bool {
+		if p.Address == addr {
+			dropped++
+			return true
+		}
+		return false
+	})
+	if _, err := store.Write(context.WithoutCancel(lctx), name, st, etag); err != nil {
+		return fmt.Errorf("writing the state of %s: %w", name, err)
+	}
+	if a.json {
+		return a.printJSON(stateRmResult{Env: name, Address: addr, ID: id, Serial: st.Serial, Pending: dropped})
+	}
+	h.printf("Removed %s from the state of %s (serial %d).\n", addr, name, st.Serial)
+	return nil
+}
+
+// answer reads one line from the terminal after asking question.
+func (a *app) answer(w io.Writer, question string) (string, error) {
+	fmt.Fprint(w, question)
+	line, err := bufio.NewReader(a.in).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("reading the answer: %w", err)
+	}
+	return strings.TrimSpace(line), nil
+}
+
+// unknownAddress is the error for an address state does not hold: it names
+// the nearest ones.
+func unknownAddress(st *state.State, env, addr string) error {
+	var near []string
+	kind, _, _ := strings.Cut(addr, ".")
+	for _, r := range st.Resources {
+		if strings.Contains(r.Address, addr) || strings.Contains(addr, r.Address) || r.Kind == kind {
+			near = append(near, r.Address)
+		}
+	}
+	if len(near) > 0 {
+		return withHint(fmt.Errorf("no resource %s in the state of %s", addr, env), "did you mean %s? acco state list %s shows every address", strings.Join(near, " or "), env)
+	}
+	return withHint(fmt.Errorf("no resource %s in the state of %s", addr, env), "acco state list %s shows the addresses it holds", env)
 }
