@@ -71,9 +71,9 @@ func exitCode(err error) int {
 
 // jsonError is the document printed on stdout when a command fails under --json.
 type jsonError struct {
-	Error    string          `json:"error"`
-	Hint     string          `json:"hint,omitempty"`
-	ExitCode int             `json:"exit_code"`
+	Error    string    `json:"error"`
+	Hint     string    `json:"hint,omitempty"`
+	ExitCode int       `json:"exit_code"`
 	Holder   *lockJSON `json:"holder,omitempty"`
 }
 

@@ -24,9 +24,9 @@ that expires when it is not renewed.`,
 
 // lockStatus is the JSON document of `acco lock status`.
 type lockStatus struct {
-	Env     string          `json:"env"`
-	Locked  bool            `json:"locked"`
-	Expired bool            `json:"expired,omitempty"`
+	Env     string    `json:"env"`
+	Locked  bool      `json:"locked"`
+	Expired bool      `json:"expired,omitempty"`
 	Holder  *lockJSON `json:"holder,omitempty"`
 }
 

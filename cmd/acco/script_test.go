@@ -25,7 +25,7 @@ import (
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"acco": func() { os.Exit(checkedRun(os.Args[1:])) },
+		"acco":      func() { os.Exit(checkedRun(os.Args[1:])) },
 		"s3put":     func() { os.Exit(s3put()) },
 		"nosecrets": func() { os.Exit(nosecrets()) },
 		"pgsql":     func() { os.Exit(pgsql()) },
