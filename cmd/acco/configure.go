@@ -10,15 +10,19 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/accoreboot/acco/configure"
 	"github.com/accoreboot/acco/flows"
 	"github.com/accoreboot/acco/internal/spec"
+	"github.com/accoreboot/acco/provision"
 	"github.com/accoreboot/acco/state"
 )
 
 type configureFlags struct {
 	check        bool
+	autoApprove  bool
+	verbose      bool
 	diff         bool
 	detailedExit bool
 	identity     string
@@ -52,6 +56,14 @@ first run. The cluster's admin password is reset once and recorded.
 
 --check changes nothing (on the host, in the database or in state) and shows
 what a run would do; --diff adds the files' unified diffs, secrets masked.
+Where a database is protected (protect: true, as prod's), configure first
+shows what it would change, as --check does, and asks before changing
+anything, unless --auto-approve; without a terminal to ask on it refuses
+before connecting. --check never asks.
+
+Database steps that wait for a table the backend creates, or that the
+server does not offer, repeat at every run: one line counts them, and -v
+lists each.
 With --json, stdout carries one JSON object per line (apply_start,
 apply_progress, apply_complete, apply_errored, diagnostic) and a last
 summary object with every host's changes.
@@ -65,6 +77,7 @@ Exit codes: 0 success (with --check --detailed-exitcode: nothing to change),
 held.`,
 		Example: `  acco configure test
   acco configure prod --check --diff
+  acco configure prod --auto-approve
   acco configure preprod --check --json | jq '.hosts[].plan.changes'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -76,6 +89,8 @@ held.`,
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&f.check, "check", false, "change nothing: show what a run would change")
+	fl.BoolVar(&f.autoApprove, "auto-approve", false, "do not ask for confirmation where a database is protected (prod); required there when stdin is not a terminal")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "show every database step that is not applied (by default: one line counts them)")
 	fl.BoolVar(&f.diff, "diff", false, "show the unified diff of every changed file (secrets masked)")
 	fl.BoolVar(&f.detailedExit, "detailed-exitcode", false, "with --check: exit 2 when something would change, 0 when nothing would")
 	fl.StringVar(&f.identity, "identity", "", "the deploy keypair's private key `FILE` (env ACCO_SSH_KEY)")
@@ -89,6 +104,14 @@ func (a *app) runConfigure(ctx context.Context, name string, f configureFlags) e
 	env, blob, err := a.envAndState(ctx, name)
 	if err != nil {
 		return err
+	}
+	// A protected database (prod's) makes configure ask, as apply does:
+	// refused at once when there is no terminal to ask on.
+	protected := protectedDatabases(env)
+	ask := !f.check && !f.autoApprove && len(protected) > 0
+	if ask && !isTerminal(a.in) {
+		return withHint(fmt.Errorf("refusing to ask for confirmation: %s protects %s and stdin is not a terminal", name, strings.Join(protected, ", ")),
+			"pass --auto-approve to configure %s without asking, or --check --diff to see what it would change", name)
 	}
 	a.printWarnings(env)
 	if a.json {
@@ -123,66 +146,134 @@ func (a *app) runConfigure(ctx context.Context, name string, f configureFlags) e
 	if err != nil {
 		return err
 	}
-	s, err := flows.Open(ctx, env, state.NewStore(blob), sealer, clients, f.check)
+	pass := configurePass{a: a, env: env, blob: blob, sealer: sealer, clients: clients, signer: signer, f: f}
+	if ask {
+		// What the run would do, computed without changing anything (on
+		// the host, in the database, at OVH or in state), then the question.
+		preview, err := pass.run(ctx, true, &configureView{a: a, preview: true, verbose: f.verbose})
+		if err != nil {
+			return err
+		}
+		if !preview.pending {
+			return nil
+		}
+		ok, err := a.confirm(a.human().w, fmt.Sprintf("\n%s protects %s. Do you want to make these changes to %s? Only 'yes' is accepted: ", name, strings.Join(protected, ", "), name))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return &codedError{code: exitError, err: errors.New("configure cancelled: nothing was changed")}
+		}
+	}
+	res, err := pass.run(ctx, f.check, &configureView{a: a, verbose: f.verbose})
 	if err != nil {
 		return err
+	}
+	if f.detailedExit && res.changes {
+		return &codedError{code: exitChanges, err: errors.New("changes pending"), reported: true}
+	}
+	return nil
+}
+
+// protectedDatabases names the databases of env with protect: true
+// (database.NAME, sorted).
+func protectedDatabases(env *spec.Environment) []string {
+	var out []string
+	for name, db := range env.Databases {
+		if db != nil && db.Protect {
+			out = append(out, spec.Address(spec.KindDatabase, name))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// configurePass is one configure run under the lock: a session on state,
+// the inputs, the target, configure.Run and its report.
+type configurePass struct {
+	a       *app
+	env     *spec.Environment
+	blob    state.Blob
+	sealer  *state.Sealer
+	clients provision.Clients
+	signer  ssh.Signer
+	f       configureFlags
+}
+
+// passResult is what a pass found.
+type passResult struct {
+	// changes: something changed (or, with check, would change).
+	changes bool
+	// pending: a run would have something to do, or check could not see
+	// all of it (the database bootstrap before the first run).
+	pending bool
+}
+
+func (p *configurePass) run(ctx context.Context, check bool, view *configureView) (passResult, error) {
+	a, env, name, f := p.a, p.env, p.env.Name, p.f
+	s, err := flows.Open(ctx, env, state.NewStore(p.blob), p.sealer, p.clients, check)
+	if err != nil {
+		return passResult{}, err
 	}
 	inst, ipv4, err := s.Instance()
 	if err != nil {
-		return err
+		return passResult{}, err
 	}
 	in, err := s.Inputs(ctx)
 	if err != nil {
-		return err
+		return passResult{}, err
 	}
 	target, err := s.Target(in, ipv4, configure.ServicesOptions{Artifact: f.artifact, Offline: env.Services.Offline})
 	if err != nil {
-		return err
+		return passResult{}, err
 	}
 	masked := in.Secrets()
-	conn := s.Connector(signer, inst.ID, f.connectWait, masked)
-	view := &configureView{a: a}
+	conn := s.Connector(p.signer, inst.ID, f.connectWait, masked)
 	h := a.human()
 	for _, n := range in.Notes {
 		h.printf("%s\n", n)
 	}
 	journal := &configure.StateJournal{State: s.State, Save: s.Save}
-	if f.check {
+	if check {
 		journal.Save = nil // --check records nothing; owed restarts are still shown
 	}
 	results, runErr := configure.Run(ctx, conn, []configure.Target{target}, configure.Options{
-		Check:         f.check,
+		Check:         check,
 		Diff:          f.diff,
 		Journal:       journal,
 		Secrets:       masked,
 		HealthTimeout: env.Services.HealthTimeout,
 		Events:        view.event,
 	})
-	changes := view.report(results, runErr, f.check)
+	changes := view.report(results, runErr, check)
 	if runErr != nil {
 		instAddr := spec.Address(spec.KindInstance, env.Services.Host)
 		if errors.Is(runErr, configure.ErrHostKeyMismatch) {
 			runErr = withHint(runErr, "acco state pull %s shows the pinned keys. If the instance was rebuilt outside acco, replace it through acco, which forgets them (acco plan %s --replace %s --out p && acco apply %s p); otherwise someone may be in the middle: do not go on", name, name, instAddr, name)
 		}
-		return &codedError{code: exitError, err: runErr, reported: a.json && results != nil && results[0] != nil && results[0].Plan != nil}
+		reported := a.json && !view.preview && results != nil && results[0] != nil && results[0].Plan != nil
+		return passResult{}, &codedError{code: exitError, err: runErr, reported: reported}
 	}
-	if f.detailedExit && changes {
-		return &codedError{code: exitChanges, err: errors.New("changes pending"), reported: true}
-	}
-	return nil
+	return passResult{changes: changes, pending: changes || in.Admins == nil && len(env.Databases) > 0}, nil
 }
 
 // configureView shows a configure run: progress lines on the terminal
 // (stderr under --json) and, with --json, one JSON object per line.
 type configureView struct {
-	a  *app
-	mu sync.Mutex
+	a *app
+	// preview is the pass that shows what a run would change before
+	// asking: human text only, no JSON.
+	preview bool
+	// verbose lists every database step not applied; by default one line
+	// counts them (they repeat at every run until the backend's tables exist).
+	verbose bool
+	mu      sync.Mutex
 }
 
 func (v *configureView) event(e configure.Event) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if v.a.json {
+	if v.a.json && !v.preview {
 		v.a.jsonLine(e)
 	}
 	w := v.a.err
@@ -267,6 +358,7 @@ func (v *configureView) report(results []*configure.Result, runErr error, check 
 			}
 			h.printf("  ! %s  %s\n", configure.Address(res.Host, configure.KindUnit, u), verb)
 		}
+		var quiet []configure.DBStep
 		for _, st := range res.Database {
 			switch {
 			case st.Applied:
@@ -279,9 +371,17 @@ func (v *configureView) report(results []*configure.Result, runErr error, check 
 				h.printf("  ~ %s  would apply: %s\n", st.Address, st.SQL)
 			case st.Note != "" && st.Note != "granted" && st.Note != "up to date" && st.Note != "exists" && st.Note != "installed":
 				// Something to know (skipped, waiting for a table); what
-				// is already in place is not repeated at every run.
-				h.printf("    %s  %s\n", st.Address, st.Note)
+				// is already in place is not repeated at every run, and
+				// these, which are, are counted unless -v.
+				if v.verbose {
+					h.printf("    %s  %s\n", st.Address, st.Note)
+				} else {
+					quiet = append(quiet, st)
+				}
 			}
+		}
+		if len(quiet) > 0 {
+			h.printf("    %s\n", quietSummary(quiet))
 		}
 		sum.Changes += n
 		sum.Restarts += len(res.Plan.Restarts)
@@ -292,6 +392,8 @@ func (v *configureView) report(results []*configure.Result, runErr error, check 
 				trips = "round trip"
 			}
 			h.printf("host.%s: up to date, nothing to change (%d SSH %s).\n", res.Host, res.Commands, trips)
+		case v.preview:
+			h.printf("host.%s: to change: %s; %d to restart.\n", res.Host, kindCounts(kinds), len(res.Plan.Restarts))
 		case check:
 			h.printf("host.%s: to change: %s; %d to restart (--check: nothing was changed).\n", res.Host, kindCounts(kinds), len(res.Plan.Restarts))
 		case res.Err == nil:
@@ -301,10 +403,38 @@ func (v *configureView) report(results []*configure.Result, runErr error, check 
 	if runErr != nil {
 		sum.Error = runErr.Error()
 	}
-	if v.a.json {
+	if v.a.json && !v.preview {
 		v.a.jsonLine(sum)
 	}
 	return sum.Changes > 0 || sum.Restarts > 0
+}
+
+// quietSummary counts, in one line, the database steps a run did not apply
+// and that every run would repeat: grants and publications waiting for
+// tables the backend creates, and what the server does not offer.
+func quietSummary(steps []configure.DBStep) string {
+	waiting := 0
+	for _, st := range steps {
+		if strings.Contains(st.Note, "does not exist yet") {
+			waiting++
+		}
+	}
+	var parts []string
+	switch waiting {
+	case 0:
+	case 1:
+		parts = append(parts, "1 waits for a table the backend creates")
+	default:
+		parts = append(parts, fmt.Sprintf("%d wait for tables the backend creates", waiting))
+	}
+	if n := len(steps) - waiting; n > 0 {
+		parts = append(parts, fmt.Sprintf("%d skipped", n))
+	}
+	word := "steps"
+	if len(steps) == 1 {
+		word = "step"
+	}
+	return fmt.Sprintf("%d database %s not applied: %s (-v lists them)", len(steps), word, strings.Join(parts, ", "))
 }
 
 // kindCounts writes counts by kind of change: "1 file, 2 units".
