@@ -361,7 +361,7 @@ or ACCO_BACKEND_ARTIFACT already exported are yours and stay as they are.`,
 			if err != nil {
 				return err
 			}
-			more, err := a.localDeployVars(info)
+			more, notes, err := a.localDeployVars(info)
 			if err != nil {
 				return err
 			}
@@ -373,7 +373,11 @@ or ACCO_BACKEND_ARTIFACT already exported are yours and stay as they are.`,
 				}
 				return a.printJSON(map[string]any{"env": env, "dir": info.Dir, "variables": doc})
 			}
-			_, err = fmt.Fprint(a.out, localcloud.ExportLines(info, env, vars))
+			text := localcloud.ExportLines(info, env, vars)
+			for _, n := range notes {
+				text += "# " + n + "\n"
+			}
+			_, err = fmt.Fprint(a.out, text)
 			return err
 		},
 	}
@@ -386,13 +390,13 @@ or ACCO_BACKEND_ARTIFACT already exported are yours and stay as they are.`,
 // cloud: the local cloud's deploy key and the example backend. A value the
 // operator already exported is theirs and is kept (not printed again); the
 // private half of their own deploy key is found next to its .pub file or
-// in ssh-agent.
-func (a *app) localDeployVars(info *localcloud.Info) ([]localcloud.Var, error) {
-	var vars []localcloud.Var
+// in ssh-agent. The notes say what is missing (the example backend not
+// packed yet); they are printed as shell comments.
+func (a *app) localDeployVars(info *localcloud.Info) (vars []localcloud.Var, notes []string, err error) {
 	if a.getenv("ACCO_DEPLOY_PUBLIC_KEY_FILE") == "" {
 		key, err := localcloud.EnsureDeployKey(info.Dir)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		vars = append(vars,
 			localcloud.Var{Name: "ACCO_DEPLOY_PUBLIC_KEY_FILE", Value: key.Public},
@@ -401,14 +405,14 @@ func (a *app) localDeployVars(info *localcloud.Info) ([]localcloud.Var, error) {
 	if a.getenv("ACCO_BACKEND_ARTIFACT") == "" {
 		artifact, err := exampleBackend()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if _, err := os.Stat(artifact); err != nil {
-			fmt.Fprintf(a.err, "Warning: the example backend %s is not there yet: make example-backend packs it (acco configure local uploads it)\n", artifact)
+			notes = append(notes, fmt.Sprintf("the example backend %s is not there yet: make example-backend packs it (acco configure local uploads it)", artifact))
 		}
 		vars = append(vars, localcloud.Var{Name: "ACCO_BACKEND_ARTIFACT", Value: artifact})
 	}
-	return vars, nil
+	return vars, notes, nil
 }
 
 // exampleBackendFile is where make example-backend packs examples/backend,
