@@ -125,7 +125,9 @@ if [ "$ENV" = local ]; then
 fi
 
 printf '\n%s stays applied and the local cloud keeps running. Next, in your shell:\n' "$ENV"
-printf '  eval "$(%s local env)"   # the cloud, its deploy key, the example backend: nothing else to set\n' "$ACCO"
+dirflag=""
+[ "$DIR" = .acco/local ] || dirflag=" --dir $DIR"
+printf '  eval "$(%s local env%s)"   # the cloud, its deploy key, the example backend: nothing else to set\n' "$ACCO" "$dirflag"
 if [ "$ENV" = local ]; then
 	printf '  %s plan %s; %s configure %s; %s verify %s\n' "$ACCO" "$ENV" "$ACCO" "$ENV" "$ACCO" "$ENV"
 else
