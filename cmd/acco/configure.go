@@ -64,6 +64,7 @@ before connecting. --check never asks.
 Database steps that wait for a table the backend creates, or that the
 server does not offer, repeat at every run: one line counts them, and -v
 lists each.
+
 With --json, stdout carries one JSON object per line (apply_start,
 apply_progress, apply_complete, apply_errored, diagnostic) and a last
 summary object with every host's changes.
