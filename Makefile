@@ -4,7 +4,10 @@
 #   make init ENV=prod        valid YAML + credentials present + state reachable
 #   make deploy ENV=preprod   acco deploy: one lock, one plan (cloud + host), asks once, apply, configure, verify
 #   make verify ENV=test      prove the data flow on the live environment (acco verify)
-# credentials.sh (git-ignored; see credentials.sh.example) is sourced when present.
+#   make destroy ENV=test     delete the environment's cloud resources (asks for confirmation;
+#                             a protected database, as prod's, refuses)
+# credentials.sh (git-ignored; see credentials.sh.example) is sourced when present;
+# with ENV=local, the running local cloud's variables (acco local env) are used.
 
 ENV ?= test
 # The environment `make demo` runs: local (the local cloud with VMs) by default.
@@ -13,10 +16,11 @@ SHELL := /bin/bash
 GO ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 ACCO := bin/acco
-# Commands that talk to OVH read credentials.sh when it exists.
-WITH_CREDS := $(if $(wildcard credentials.sh),source ./credentials.sh &&,)
+# Commands that talk to OVH read credentials.sh when it exists; the local
+# environment lives on the local cloud (make demo), whose variables acco local env prints.
+WITH_CREDS = $(if $(wildcard credentials.sh),source ./credentials.sh &&,) $(if $(filter local,$(ENV)),vars=$$($(ACCO) local env) && eval "$$vars" &&,)
 
-.PHONY: all build test lint fmt-check vet staticcheck unit fuzz bench deps vm-image example-backend validate init bootstrap plan apply configure deploy verify demo local-down clean
+.PHONY: all build test lint fmt-check vet staticcheck unit fuzz bench deps vm-image example-backend validate init bootstrap plan apply configure deploy verify destroy demo local-down clean
 
 all: build
 
@@ -51,7 +55,7 @@ fuzz: ## run each fuzz target for a while
 	$(GO) test ./state -run '^$$' -fuzz FuzzDecode -fuzztime 30s
 
 bench: deps vm-image ## benchmarks: no-op plan at 50 ms latency; no-op configure vs the same Ansible playbook on a VM
-	@command -v ansible-playbook >/dev/null || { [ "$$(id -u)" -eq 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ansible >/dev/null; } || echo "ansible not installed: the Ansible benchmark will skip"
+	@command -v ansible-playbook >/dev/null || { [ "$$(id -u)" -eq 0 ] && export DEBIAN_FRONTEND=noninteractive && apt-get update -qq && apt-get install -y -qq ansible >/dev/null; } || echo "ansible not installed (make bench installs it as root; else sudo apt-get install ansible): the Ansible benchmark will skip"
 	$(GO) test ./provision -run '^$$' -bench PlanNoop -benchtime 5x
 	$(GO) test ./configure -run '^$$' -bench Noop -benchtime 3x -timeout 60m
 
@@ -75,6 +79,9 @@ configure: build ## acco configure $(ENV)
 
 deploy: build ## acco deploy $(ENV): one plan of cloud and host changes, asks once, applies, configures, verifies
 	$(WITH_CREDS) $(ACCO) deploy $(ENV)
+
+destroy: build ## acco destroy $(ENV): asks for confirmation; a protected database (prod) refuses
+	$(WITH_CREDS) $(ACCO) destroy $(ENV)
 
 verify: build ## acco verify $(ENV): a tracker's position through the broker into PostgreSQL, the backend, PowerSync
 	$(WITH_CREDS) $(ACCO) verify $(ENV)

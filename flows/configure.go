@@ -8,6 +8,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/accoreboot/acco/configure"
+
 	"github.com/accoreboot/acco/internal/spec"
 )
 
@@ -81,6 +82,9 @@ type ConfigureOptions struct {
 	Notes func(string)
 	// Events receives configure's progress.
 	Events func(configure.Event)
+	// Inputs, when set, is shown the inputs read from state (to tell
+	// whether the database admins are recorded yet).
+	Inputs func(*Inputs)
 }
 
 // Configure configures the services host (or, with Check, plans it): the
@@ -102,6 +106,9 @@ func (s *Session) Configure(ctx context.Context, signer ssh.Signer, opts Configu
 	}
 	masked := in.Secrets()
 	conn := s.Connector(signer, inst.ID, opts.ConnectWait, masked)
+	if opts.Inputs != nil {
+		opts.Inputs(in)
+	}
 	if opts.Notes != nil {
 		for _, n := range in.Notes {
 			opts.Notes(n)

@@ -33,13 +33,10 @@ run "$ACCO" bootstrap "$ENV"
 step "Check that $ENV is ready: YAML, credentials, state"
 run "$ACCO" init "$ENV"
 
-# The deploy key the instance gets: yours, or one made for the demo.
-if [ -z "${ACCO_DEPLOY_PUBLIC_KEY_FILE:-}" ] && [ ! -f "$HOME/.ssh/id_ed25519.pub" ]; then
-	key="$DIR/demo-deploy-key"
-	[ -f "$key.pub" ] || ssh-keygen -q -t ed25519 -N '' -C acco-demo -f "$key"
-	export ACCO_DEPLOY_PUBLIC_KEY_FILE="$PWD/$key.pub"
-	echo "(using the demo deploy key $key.pub)"
-fi
+# The deploy key the instance gets is the local cloud's own (deploy-key.pub in
+# $DIR, ACCO_DEPLOY_PUBLIC_KEY_FILE and ACCO_SSH_KEY from local env), and the
+# backend is the example one (ACCO_BACKEND_ARTIFACT): the same after the demo.
+echo "(deploy key $ACCO_DEPLOY_PUBLIC_KEY_FILE, backend $ACCO_BACKEND_ARTIFACT)"
 
 step "Plan $ENV: what apply would create (exit 2: changes present)"
 set +e
@@ -69,7 +66,6 @@ if command -v openstack >/dev/null 2>&1; then
 fi
 
 if [ "$ENV" = local ]; then
-	export ACCO_BACKEND_ARTIFACT=${ACCO_BACKEND_ARTIFACT:-$PWD/.acco/example-backend.tar.gz}
 	step "Configure the instance over SSH: host key checked against its console, packages, units, database (minutes the first time under TCG)"
 	run "$ACCO" configure "$ENV"
 
@@ -128,5 +124,13 @@ if [ "$ENV" = local ]; then
 	run "$ACCO" verify "$ENV" --reboot
 fi
 
-printf '\n%s stays applied and the local cloud keeps running (eval "$(%s local env)" to use it).\n' "$ENV" "$ACCO"
-printf 'Remove it all with: %s destroy %s --auto-approve, then %s local down\n' "$ACCO" "$ENV" "$ACCO"
+printf '\n%s stays applied and the local cloud keeps running. Next, in your shell:\n' "$ENV"
+dirflag=""
+[ "$DIR" = .acco/local ] || dirflag=" --dir $DIR"
+printf '  eval "$(%s local env%s)"   # the cloud, its deploy key, the example backend: nothing else to set\n' "$ACCO" "$dirflag"
+if [ "$ENV" = local ]; then
+	printf '  %s plan %s; %s configure %s; %s verify %s\n' "$ACCO" "$ENV" "$ACCO" "$ENV" "$ACCO" "$ENV"
+else
+	printf '  %s plan %s\n' "$ACCO" "$ENV"
+fi
+printf 'Remove it all with: make destroy ENV=%s (asks first), then make local-down\n' "$ENV"

@@ -231,11 +231,14 @@ func (v *applyView) event(e provision.Event) {
 }
 
 // jsonLine writes one JSON object on one line of stdout (the --json
-// stream of long commands).
+// stream of long commands), format_version last.
 func (a *app) jsonLine(x any) {
 	data, err := json.Marshal(x)
 	if err != nil {
 		return
+	}
+	if v, err := versionedLine(data); err == nil {
+		data = v
 	}
 	_, _ = a.out.Write(append(data, '\n'))
 }

@@ -75,7 +75,7 @@ endpoint that ignores them.`,
 				}
 			}
 			if a.json {
-				return a.printJSON(results)
+				return a.printJSON(map[string]any{"buckets": results})
 			}
 			return nil
 		},

@@ -10,15 +10,19 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/accoreboot/acco/configure"
 	"github.com/accoreboot/acco/flows"
 	"github.com/accoreboot/acco/internal/spec"
+	"github.com/accoreboot/acco/provision"
 	"github.com/accoreboot/acco/state"
 )
 
 type configureFlags struct {
 	check        bool
+	autoApprove  bool
+	verbose      bool
 	diff         bool
 	detailedExit bool
 	identity     string
@@ -57,6 +61,15 @@ first run. The cluster's admin password is reset once and recorded.
 
 --check changes nothing (on the host, in the database or in state) and shows
 what a run would do; --diff adds the files' unified diffs, secrets masked.
+Where a database is protected (protect: true, as prod's), configure first
+shows what it would change, as --check does, and asks before changing
+anything, unless --auto-approve; without a terminal to ask on it refuses
+before connecting. --check never asks.
+
+Database steps that wait for a table the backend creates, or that the
+server does not offer, repeat at every run: one line counts them, and -v
+lists each.
+
 With --json, stdout carries one JSON object per line (apply_start,
 apply_progress, apply_complete, apply_errored, diagnostic) and a last
 summary object with every host's changes.
@@ -70,6 +83,7 @@ Exit codes: 0 success (with --check --detailed-exitcode: nothing to change),
 held.`,
 		Example: `  acco configure test
   acco configure prod --check --diff
+  acco configure prod --auto-approve
   acco configure preprod --check --json | jq '.hosts[].plan.changes'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -81,6 +95,8 @@ held.`,
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&f.check, "check", false, "change nothing: show what a run would change")
+	fl.BoolVar(&f.autoApprove, "auto-approve", false, "do not ask for confirmation where a database is protected (prod); required there when stdin is not a terminal")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "show every database step that is not applied (by default: one line counts them)")
 	fl.BoolVar(&f.diff, "diff", false, "show the unified diff of every changed file (secrets masked)")
 	fl.BoolVar(&f.detailedExit, "detailed-exitcode", false, "with --check: exit 2 when something would change, 0 when nothing would")
 	fl.StringVar(&f.identity, "identity", "", "the deploy keypair's private key `FILE` (env ACCO_SSH_KEY)")
@@ -94,6 +110,14 @@ func (a *app) runConfigure(ctx context.Context, name string, f configureFlags) e
 	env, blob, err := a.envAndState(ctx, name)
 	if err != nil {
 		return err
+	}
+	// A protected database (prod's) makes configure ask, as apply does:
+	// refused at once when there is no terminal to ask on.
+	protected := protectedDatabases(env)
+	ask := !f.check && !f.autoApprove && len(protected) > 0
+	if ask && !isTerminal(a.in) {
+		return withHint(fmt.Errorf("refusing to ask for confirmation: %s protects %s and stdin is not a terminal", name, strings.Join(protected, ", ")),
+			"pass --auto-approve to configure %s without asking, or --check --diff to see what it would change", name)
 	}
 	a.printWarnings(env)
 	if a.json {
@@ -131,33 +155,102 @@ func (a *app) runConfigure(ctx context.Context, name string, f configureFlags) e
 	if err != nil {
 		return err
 	}
-	s, err := flows.Open(ctx, env, state.NewStore(blob), sealer, clients, f.check)
+	pass := configurePass{a: a, env: env, blob: blob, sealer: sealer, clients: clients, signer: signer, f: f}
+	if ask {
+		// What the run would do, computed without changing anything (on
+		// the host, in the database, at OVH or in state), then the question.
+		preview, err := pass.run(ctx, true, &configureView{a: a, preview: true, verbose: f.verbose})
+		if err != nil {
+			return err
+		}
+		if !preview.pending {
+			return nil
+		}
+		ok, err := a.confirm(a.human().w, fmt.Sprintf("\n%s protects %s. Do you want to make these changes to %s? Only 'yes' is accepted: ", name, strings.Join(protected, ", "), name))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return &codedError{code: exitError, err: errors.New("configure cancelled: nothing was changed")}
+		}
+	}
+	res, err := pass.run(ctx, f.check, &configureView{a: a, verbose: f.verbose})
 	if err != nil {
 		return err
 	}
-	if f.before != nil {
-		if err := f.before(ctx, s); err != nil {
-			return err
+	if f.detailedExit && res.changes {
+		return &codedError{code: exitChanges, err: errors.New("changes pending"), reported: true}
+	}
+	return nil
+}
+
+// protectedDatabases names the databases of env with protect: true
+// (database.NAME, sorted).
+func protectedDatabases(env *spec.Environment) []string {
+	var out []string
+	for name, db := range env.Databases {
+		if db != nil && db.Protect {
+			out = append(out, spec.Address(spec.KindDatabase, name))
 		}
 	}
-	view := &configureView{a: a}
+	slices.Sort(out)
+	return out
+}
+
+// configurePass is one configure run under the lock: a session on state,
+// the inputs, the target, configure.Run and its report.
+type configurePass struct {
+	a       *app
+	env     *spec.Environment
+	blob    state.Blob
+	sealer  *state.Sealer
+	clients provision.Clients
+	signer  ssh.Signer
+	f       configureFlags
+}
+
+// passResult is what a pass found.
+type passResult struct {
+	// changes: something changed (or, with check, would change).
+	changes bool
+	// pending: a run would have something to do, or check could not see
+	// all of it (the database bootstrap before the first run).
+	pending bool
+}
+
+func (p *configurePass) run(ctx context.Context, check bool, view *configureView) (passResult, error) {
+	a, env, f := p.a, p.env, p.f
+	s, err := flows.Open(ctx, env, state.NewStore(p.blob), p.sealer, p.clients, check)
+	if err != nil {
+		return passResult{}, err
+	}
+	if f.before != nil && !view.preview {
+		if err := f.before(ctx, s); err != nil {
+			return passResult{}, err
+		}
+	}
 	h := a.human()
-	results, runErr := s.Configure(ctx, signer, flows.ConfigureOptions{
-		Check:       f.check,
+	adminsMissing := false
+	results, runErr := s.Configure(ctx, p.signer, flows.ConfigureOptions{
+		Check:       check,
 		Diff:        f.diff,
 		Services:    configure.ServicesOptions{Artifact: f.artifact, Offline: env.Services.Offline},
 		ConnectWait: f.connectWait,
 		Notes:       func(n string) { h.printf("%s\n", n) },
 		Events:      view.event,
+		Inputs:      func(in *flows.Inputs) { adminsMissing = in.Admins == nil },
 	})
-	sum := view.report(results, runErr, f.check)
+	sum := view.report(results, runErr, check)
 	if runErr != nil {
-		return a.configureError(env, runErr, results)
+		err := a.configureError(env, runErr, results)
+		var ce *codedError
+		if errors.As(err, &ce) && view.preview {
+			ce.reported = false // the preview streams no JSON
+		}
+		return passResult{}, err
 	}
-	if f.detailedExit && (sum.Changes > 0 || sum.Restarts > 0) {
-		return &codedError{code: exitChanges, err: errors.New("changes pending"), reported: true}
-	}
-	return nil
+	changes := sum.Changes > 0 || sum.Restarts > 0
+	return passResult{changes: changes, pending: changes || adminsMissing && len(env.Databases) > 0}, nil
 }
 
 // configureError is the error of a failed configure run, with what to do
@@ -177,13 +270,19 @@ type configureView struct {
 	// plan is deploy's plan phase: the host plan goes into deploy's plan
 	// object, so no JSON is streamed, and nothing is said of --check.
 	plan bool
-	mu   sync.Mutex
+	// preview is the pass that shows what a run would change before
+	// asking: human text only, no JSON.
+	preview bool
+	// verbose lists every database step not applied; by default one line
+	// counts them (they repeat at every run until the backend's tables exist).
+	verbose bool
+	mu      sync.Mutex
 }
 
 func (v *configureView) event(e configure.Event) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if v.a.json && !v.plan {
+	if v.a.json && !v.plan && !v.preview {
 		v.a.jsonLine(e)
 	}
 	w := v.a.err
@@ -269,6 +368,7 @@ func (v *configureView) report(results []*configure.Result, runErr error, check 
 			}
 			h.printf("  ! %s  %s\n", configure.Address(res.Host, configure.KindUnit, u), verb)
 		}
+		var quiet []configure.DBStep
 		for _, st := range res.Database {
 			switch {
 			case st.Applied:
@@ -281,9 +381,17 @@ func (v *configureView) report(results []*configure.Result, runErr error, check 
 				h.printf("  ~ %s  would apply: %s\n", st.Address, st.SQL)
 			case st.Note != "" && st.Note != "granted" && st.Note != "up to date" && st.Note != "exists" && st.Note != "installed":
 				// Something to know (skipped, waiting for a table); what
-				// is already in place is not repeated at every run.
-				h.printf("    %s  %s\n", st.Address, st.Note)
+				// is already in place is not repeated at every run, and
+				// these, which are, are counted unless -v.
+				if v.verbose {
+					h.printf("    %s  %s\n", st.Address, st.Note)
+				} else {
+					quiet = append(quiet, st)
+				}
 			}
+		}
+		if len(quiet) > 0 {
+			h.printf("    %s\n", quietSummary(quiet))
 		}
 		sum.Changes += n
 		sum.Restarts += len(res.Plan.Restarts)
@@ -294,7 +402,7 @@ func (v *configureView) report(results []*configure.Result, runErr error, check 
 				trips = "round trip"
 			}
 			h.printf("host.%s: up to date, nothing to change (%d SSH %s).\n", res.Host, res.Commands, trips)
-		case check && v.plan:
+		case v.preview || check && v.plan:
 			h.printf("host.%s: to change: %s; %d to restart.\n", res.Host, kindCounts(kinds), len(res.Plan.Restarts))
 		case check:
 			h.printf("host.%s: to change: %s; %d to restart (--check: nothing was changed).\n", res.Host, kindCounts(kinds), len(res.Plan.Restarts))
@@ -305,10 +413,38 @@ func (v *configureView) report(results []*configure.Result, runErr error, check 
 	if runErr != nil {
 		sum.Error = runErr.Error()
 	}
-	if v.a.json && !v.plan {
+	if v.a.json && !v.plan && !v.preview {
 		v.a.jsonLine(sum)
 	}
 	return sum
+}
+
+// quietSummary counts, in one line, the database steps a run did not apply
+// and that every run would repeat: grants and publications waiting for
+// tables the backend creates, and what the server does not offer.
+func quietSummary(steps []configure.DBStep) string {
+	waiting := 0
+	for _, st := range steps {
+		if strings.Contains(st.Note, "does not exist yet") {
+			waiting++
+		}
+	}
+	var parts []string
+	switch waiting {
+	case 0:
+	case 1:
+		parts = append(parts, "1 waits for a table the backend creates")
+	default:
+		parts = append(parts, fmt.Sprintf("%d wait for tables the backend creates", waiting))
+	}
+	if n := len(steps) - waiting; n > 0 {
+		parts = append(parts, fmt.Sprintf("%d skipped", n))
+	}
+	word := "steps"
+	if len(steps) == 1 {
+		word = "step"
+	}
+	return fmt.Sprintf("%d database %s not applied: %s (-v lists them)", len(steps), word, strings.Join(parts, ", "))
 }
 
 // kindCounts writes counts by kind of change: "1 file, 2 units".

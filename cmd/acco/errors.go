@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -72,10 +71,10 @@ func exitCode(err error) int {
 
 // jsonError is the document printed on stdout when a command fails under --json.
 type jsonError struct {
-	Error    string          `json:"error"`
-	Hint     string          `json:"hint,omitempty"`
-	ExitCode int             `json:"exit_code"`
-	Holder   *state.LockInfo `json:"holder,omitempty"`
+	Error    string    `json:"error"`
+	Hint     string    `json:"hint,omitempty"`
+	ExitCode int       `json:"exit_code"`
+	Holder   *lockJSON `json:"holder,omitempty"`
 }
 
 // finish reports err the way the user asked for and returns the exit code.
@@ -110,12 +109,9 @@ func (a *app) finish(err error) int {
 		doc := jsonError{Error: msg, Hint: hint, ExitCode: code}
 		var lockErr *state.LockError
 		if errors.As(err, &lockErr) {
-			holder := lockErr.Holder
-			doc.Holder = &holder
+			doc.Holder = holderJSON(&lockErr.Holder)
 		}
-		enc := json.NewEncoder(a.out)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(doc)
+		_ = a.printJSON(doc)
 	}
 	return code
 }

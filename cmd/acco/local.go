@@ -333,7 +333,16 @@ func (a *app) localEnvCommand() *cobra.Command {
 for the project of one environment, and writes clouds.yaml and secure.yaml
 with one entry per project (acco-test, acco-preprod, acco-prod) into the
 local cloud's directory. They hold the local cloud's generated credentials:
-nothing that reaches OVH.`,
+nothing that reaches OVH.
+
+It also exports what the local environment needs to be deployed and
+configured: the local cloud's deploy key (ACCO_DEPLOY_PUBLIC_KEY_FILE and
+ACCO_SSH_KEY, an ed25519 pair made once in the cloud's directory as
+deploy-key and deploy-key.pub) and the example backend that
+make example-backend packs (ACCO_BACKEND_ARTIFACT, .acco/example-backend.tar.gz
+in the module root). After eval, acco plan, apply, configure and verify of
+the local environment need no other variable. ACCO_DEPLOY_PUBLIC_KEY_FILE
+or ACCO_BACKEND_ARTIFACT already exported are yours and stay as they are.`,
 		Example: "  eval \"$(acco local env)\"\n  eval \"$(acco local env --env prod)\"",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -348,26 +357,84 @@ nothing that reaches OVH.`,
 			if _, err := localcloud.WriteCloudsYAML(info, creds); err != nil {
 				return err
 			}
+			vars, err := localcloud.Variables(info, creds, env)
+			if err != nil {
+				return err
+			}
+			more, notes, err := a.localDeployVars(info)
+			if err != nil {
+				return err
+			}
+			vars = append(vars, more...)
 			if a.json {
-				vars, err := localcloud.Variables(info, creds, env)
-				if err != nil {
-					return err
-				}
 				doc := map[string]string{}
 				for _, v := range vars {
 					doc[v.Name] = v.Value
 				}
 				return a.printJSON(map[string]any{"env": env, "dir": info.Dir, "variables": doc})
 			}
-			exports, err := localcloud.Exports(info, creds, env)
-			if err != nil {
-				return err
+			text := localcloud.ExportLines(info, env, vars)
+			for _, n := range notes {
+				text += "# " + n + "\n"
 			}
-			_, err = fmt.Fprint(a.out, exports)
+			_, err = fmt.Fprint(a.out, text)
 			return err
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", defaultLocalDir, "directory of the local cloud")
 	cmd.Flags().StringVar(&env, "env", "test", "environment whose project the OS_* variables name")
 	return cmd
+}
+
+// localDeployVars are the variables the local environment needs beyond the
+// cloud: the local cloud's deploy key and the example backend. A value the
+// operator already exported is theirs and is kept (not printed again); the
+// private half of their own deploy key is found next to its .pub file or
+// in ssh-agent. The notes say what is missing (the example backend not
+// packed yet); they are printed as shell comments.
+func (a *app) localDeployVars(info *localcloud.Info) (vars []localcloud.Var, notes []string, err error) {
+	if a.getenv("ACCO_DEPLOY_PUBLIC_KEY_FILE") == "" {
+		key, err := localcloud.EnsureDeployKey(info.Dir)
+		if err != nil {
+			return nil, nil, err
+		}
+		vars = append(vars,
+			localcloud.Var{Name: "ACCO_DEPLOY_PUBLIC_KEY_FILE", Value: key.Public},
+			localcloud.Var{Name: "ACCO_SSH_KEY", Value: key.Private})
+	}
+	if a.getenv("ACCO_BACKEND_ARTIFACT") == "" {
+		artifact, err := exampleBackend()
+		if err != nil {
+			return nil, nil, err
+		}
+		if _, err := os.Stat(artifact); err != nil {
+			notes = append(notes, fmt.Sprintf("the example backend %s is not there yet: make example-backend packs it (acco configure local uploads it)", artifact))
+		}
+		vars = append(vars, localcloud.Var{Name: "ACCO_BACKEND_ARTIFACT", Value: artifact})
+	}
+	return vars, notes, nil
+}
+
+// exampleBackendFile is where make example-backend packs examples/backend,
+// relative to the module root.
+const exampleBackendFile = ".acco/example-backend.tar.gz"
+
+// exampleBackend returns the absolute path of the example backend: in the
+// module root (the nearest directory up from here with a go.mod), else
+// under the working directory.
+func exampleBackend() (string, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("find the example backend: %w", err)
+	}
+	for d := wd; ; {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return filepath.Join(d, exampleBackendFile), nil
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return filepath.Join(wd, exampleBackendFile), nil
+		}
+		d = parent
+	}
 }

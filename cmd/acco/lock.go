@@ -24,10 +24,10 @@ that expires when it is not renewed.`,
 
 // lockStatus is the JSON document of `acco lock status`.
 type lockStatus struct {
-	Env     string          `json:"env"`
-	Locked  bool            `json:"locked"`
-	Expired bool            `json:"expired,omitempty"`
-	Holder  *state.LockInfo `json:"holder,omitempty"`
+	Env     string    `json:"env"`
+	Locked  bool      `json:"locked"`
+	Expired bool      `json:"expired,omitempty"`
+	Holder  *lockJSON `json:"holder,omitempty"`
 }
 
 func (a *app) lockStatusCommand() *cobra.Command {
@@ -46,7 +46,7 @@ func (a *app) lockStatusCommand() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("read lock of %s: %w", args[0], err)
 			}
-			st := lockStatus{Env: args[0], Locked: info != nil, Holder: info}
+			st := lockStatus{Env: args[0], Locked: info != nil, Holder: holderJSON(info)}
 			if info != nil {
 				st.Expired = expired(info, time.Now())
 			}
@@ -100,7 +100,7 @@ expires by itself after that long.`,
 			}
 			info := lease.Info()
 			if a.json {
-				return a.printJSON(lockStatus{Env: args[0], Locked: true, Holder: &info})
+				return a.printJSON(lockStatus{Env: args[0], Locked: true, Holder: holderJSON(&info)})
 			}
 			fmt.Fprintln(a.out, info.ID)
 			until := "until released"
@@ -144,7 +144,7 @@ was broken under it stops at its next renewal.`,
 				return err
 			}
 			if a.json {
-				return a.printJSON(map[string]any{"env": args[0], "broken": true, "lock": info})
+				return a.printJSON(map[string]any{"env": args[0], "broken": true, "lock": holderJSON(info)})
 			}
 			if info == nil {
 				a.human().printf("%s: lock %s was already gone\n", args[0], args[1])

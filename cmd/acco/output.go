@@ -1,16 +1,28 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 )
 
-// printJSON writes v as one indented JSON document on stdout.
+// printJSON writes v, which must encode as a JSON object, as one indented
+// JSON document on stdout, with format_version.
 func (a *app) printJSON(v any) error {
-	enc := json.NewEncoder(a.out)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("write JSON output: %w", err)
+	}
+	if data, err = versionedDocument(data); err != nil {
+		return fmt.Errorf("write JSON output: %w", err)
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, data, "", "  "); err != nil {
+		return fmt.Errorf("write JSON output: %w", err)
+	}
+	out.WriteByte('\n')
+	if _, err := a.out.Write(out.Bytes()); err != nil {
 		return fmt.Errorf("write JSON output: %w", err)
 	}
 	return nil

@@ -73,13 +73,13 @@ sslrootcert, so that psql "$(acco output ENV database.NAME.uri)" works as is.`,
 					return fmt.Errorf("environment %s has no output %s (it has: %s)", args[0], args[1], strings.Join(names, ", "))
 				}
 				if a.json {
-					return a.printJSON(v)
+					return a.printJSON(map[string]any{"env": args[0], "name": args[1], "value": v})
 				}
 				fmt.Fprintln(a.out, v)
 				return nil
 			}
 			if a.json {
-				return a.printJSON(outs)
+				return a.printJSON(map[string]any{"env": args[0], "outputs": outs})
 			}
 			names := make([]string, 0, len(outs))
 			width := 0

@@ -1,12 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/johannesboyne/gofakes3"
@@ -19,15 +25,66 @@ import (
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"acco": func() {
-			os.Exit(run(context.Background(), os.Args[1:], streams{in: os.Stdin, out: os.Stdout, err: os.Stderr}, os.LookupEnv))
-		},
+		"acco":       func() { os.Exit(checkedRun(os.Args[1:])) },
 		"s3put":      func() { os.Exit(s3put()) },
 		"nosecrets":  func() { os.Exit(nosecrets()) },
 		"pgsql":      func() { os.Exit(pgsql()) },
 		"hostrun":    func() { os.Exit(hostrun()) },
 		"jsonstream": func() { os.Exit(jsonstream()) },
 	})
+}
+
+// jsonCheckEnv names the file where acco, run by a script with --json,
+// records the documents of its stdout that lack format_version.
+const jsonCheckEnv = "ACCO_TEST_JSON_CHECK"
+
+// checkedRun runs acco as a script's command. Under --json, every JSON
+// value it prints on stdout must be an object with format_version "1";
+// those that are not are recorded in $ACCO_TEST_JSON_CHECK, and the script
+// fails at its end (whatever exit code the script expected).
+func checkedRun(args []string) int {
+	check := os.Getenv(jsonCheckEnv)
+	if check == "" || !slices.ContainsFunc(args, func(a string) bool { return a == "--json" || strings.HasPrefix(a, "--json=") }) {
+		return run(context.Background(), args, streams{in: os.Stdin, out: os.Stdout, err: os.Stderr}, os.LookupEnv)
+	}
+	var out bytes.Buffer
+	code := run(context.Background(), args, streams{in: os.Stdin, out: io.MultiWriter(os.Stdout, &out), err: os.Stderr}, os.LookupEnv)
+	if problems := unversionedJSON(out.Bytes()); len(problems) > 0 {
+		f, err := os.OpenFile(check, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err == nil {
+			for _, p := range problems {
+				fmt.Fprintf(f, "acco %s: %s\n", strings.Join(args, " "), p)
+			}
+			f.Close()
+		}
+	}
+	return code
+}
+
+// unversionedJSON lists what is wrong with the JSON values of out: values
+// that are not objects, objects without format_version "1", and output
+// that is not JSON at all.
+func unversionedJSON(out []byte) []string {
+	var problems []string
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for i := 1; ; i++ {
+		var v any
+		err := dec.Decode(&v)
+		if errors.Is(err, io.EOF) {
+			return problems
+		}
+		if err != nil {
+			return append(problems, fmt.Sprintf("stdout is not JSON after %d values: %v", i-1, err))
+		}
+		obj, ok := v.(map[string]any)
+		if !ok {
+			problems = append(problems, fmt.Sprintf("value %d is not an object", i))
+			continue
+		}
+		if obj["format_version"] != jsonFormatVersion {
+			problems = append(problems, fmt.Sprintf("value %d has format_version %v, not %q", i, obj["format_version"], jsonFormatVersion))
+		}
+	}
 }
 
 // ignoreConditions serves h as a server that ignores If-None-Match and
@@ -98,6 +155,14 @@ func TestScripts(t *testing.T) {
 			e.Setenv("AWS_SECRET_ACCESS_KEY", "acco-test-secret")
 			e.Setenv("AWS_REGION", "gra")
 			e.Setenv("HOME", e.WorkDir)
+			// Every --json document of every script carries format_version.
+			check := filepath.Join(filepath.Dir(e.WorkDir), filepath.Base(e.WorkDir)+".jsoncheck")
+			e.Setenv(jsonCheckEnv, check)
+			e.Defer(func() {
+				if data, err := os.ReadFile(check); err == nil && len(data) > 0 {
+					e.T().Fatal("--json output without format_version:\n" + string(data))
+				}
+			})
 			// Scripts that start a local cloud in $WORK/cloud leave none behind.
 			e.Defer(func() { _, _ = localcloud.Down(context.Background(), filepath.Join(e.WorkDir, "cloud")) })
 			return nil

@@ -61,7 +61,7 @@ application's sync rules) go to stderr and do not fail the validation.`,
 				results = append(results, res)
 			}
 			if a.json {
-				if err := a.printJSON(results); err != nil {
+				if err := a.printJSON(map[string]any{"valid": failed == 0, "environments": results}); err != nil {
 					return err
 				}
 			}

@@ -32,12 +32,18 @@ func Exports(info *Info, creds *Credentials, env string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return ExportLines(info, env, vars), nil
+}
+
+// ExportLines writes vars as shell `export` lines, values quoted, under a
+// comment naming the cloud and the environment.
+func ExportLines(info *Info, env string, vars []Var) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# acco local cloud in %s, environment %s\n", info.Dir, env)
 	for _, v := range vars {
 		fmt.Fprintf(&b, "export %s=%s\n", v.Name, shellQuote(v.Value))
 	}
-	return b.String(), nil
+	return b.String()
 }
 
 // Variables returns the variables of Exports, in order.
