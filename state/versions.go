@@ -1,0 +1,113 @@
+package state
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+var (
+	_ Versioner = (*S3Blob)(nil)
+	_ Versioner = (*DirBlob)(nil)
+)
+
+// stateHead reads the lineage and serial of a state version.
+func stateHead(data []byte) (string, uint64) {
+	var h struct {
+		Lineage string `json:"lineage"`
+		Serial  uint64 `json:"serial"`
+	}
+	_ = json.Unmarshal(data, &h)
+	return h.Lineage, h.Serial
+}
+
+// StateVersions implements Versioner: the versions of a versioned bucket,
+// newest first, each read for its lineage and serial.
+func (b *S3Blob) StateVersions(ctx context.Context, env string, limit int) ([]StateVersion, error) {
+	key := StateKey(env)
+	out, err := b.client.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: &b.bucket, Prefix: &key})
+	if err != nil {
+		return nil, fmt.Errorf("list versions of %s: %w", key, b.objectError(err))
+	}
+	var vs []StateVersion
+	for _, v := range out.Versions {
+		if aws.ToString(v.Key) != key || len(vs) >= limit {
+			continue
+		}
+		id := aws.ToString(v.VersionId)
+		got, err := b.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &b.bucket, Key: &key, VersionId: &id})
+		if err != nil {
+			return nil, fmt.Errorf("get version %s of %s: %w", id, key, b.objectError(err))
+		}
+		data, err := io.ReadAll(got.Body)
+		got.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("get version %s of %s: %w", id, key, err)
+		}
+		sv := StateVersion{ID: id, Current: aws.ToBool(v.IsLatest)}
+		sv.Lineage, sv.Serial = stateHead(data)
+		vs = append(vs, sv)
+	}
+	return vs, nil
+}
+
+// RestoreCommand implements Versioner: an aws CLI copy of the version over
+// the current object.
+func (b *S3Blob) RestoreCommand(env, id string) string {
+	key := StateKey(env)
+	cmd := fmt.Sprintf("aws s3api copy-object --bucket %s --key %s --copy-source '%s/%s?versionId=%s'", b.bucket, key, b.bucket, key, id)
+	if ep := aws.ToString(b.client.Options().BaseEndpoint); ep != "" {
+		cmd += " --endpoint-url " + ep
+	}
+	return cmd
+}
+
+// StateVersions implements Versioner: the current state and the copies
+// kept under versions/, highest serial first.
+func (d *DirBlob) StateVersions(ctx context.Context, env string, limit int) ([]StateVersion, error) {
+	var vs []StateVersion
+	if data, _, err := d.Get(ctx, StateKey(env)); err == nil {
+		sv := StateVersion{ID: "state.json", Current: true}
+		sv.Lineage, sv.Serial = stateHead(data)
+		vs = append(vs, sv)
+	}
+	dir := filepath.Join(d.path(env), "versions")
+	entries, err := os.ReadDir(dir)
+	if err != nil && !os.IsNotExist(err) {
+		return nil, fmt.Errorf("list versions of %s: %w", StateKey(env), err)
+	}
+	var kept []StateVersion
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasPrefix(e.Name(), "state.") {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("read version %s of %s: %w", e.Name(), StateKey(env), err)
+		}
+		sv := StateVersion{ID: "versions/" + e.Name()}
+		sv.Lineage, sv.Serial = stateHead(data)
+		kept = append(kept, sv)
+	}
+	slices.SortFunc(kept, func(a, b StateVersion) int { return cmp.Compare(b.Serial, a.Serial) })
+	vs = append(vs, kept...)
+	if len(vs) > limit {
+		vs = vs[:limit]
+	}
+	return vs, nil
+}
+
+// RestoreCommand implements Versioner: a copy of the kept file over the
+// state.
+func (d *DirBlob) RestoreCommand(env, id string) string {
+	return fmt.Sprintf("cp %s %s", filepath.Join(d.path(env), filepath.FromSlash(id)), d.path(StateKey(env)))
+}
