@@ -120,7 +120,7 @@ type Versioner interface {
 }
 
 // maxVersionsShown bounds the versions a RollbackError lists.
-const maxVersionsShown = 6
+const maxVersionsShown = 4
 
 // readMark reads env's mark (nil when there is none) and caches it.
 func (s *Store) readMark(ctx context.Context, env string) (cachedMark, error) {
@@ -181,6 +181,35 @@ func (s *Store) checkMark(ctx context.Context, env string, st *State) error {
 		}
 	}
 	return e
+}
+
+// Rebase writes env's state again when it goes back on the high-water mark
+// (an older state accepted with AllowRollback), at a serial above the
+// mark, so that the rollback is settled: later reads accept it without
+// AllowRollback. It reports whether it wrote. Without AllowRollback it
+// does nothing.
+func (s *Store) Rebase(ctx context.Context, env string) (bool, error) {
+	if !s.allowRollback {
+		return false, nil
+	}
+	st, etag, err := s.Read(ctx, env)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	c, err := s.cachedMarkOf(ctx, env)
+	if err != nil {
+		return false, err
+	}
+	if c.mark == nil || (c.mark.Lineage == st.Lineage && st.Serial >= c.mark.Serial) {
+		return false, nil
+	}
+	if _, err := s.Write(ctx, env, st, etag); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // nextSerial returns the serial to write st at: st.Serial+1, or above the

@@ -30,34 +30,60 @@ func stateHead(data []byte) (string, uint64) {
 	return h.Lineage, h.Serial
 }
 
+// maxVersionsRead bounds the versions StateVersions reads from a bucket.
+const maxVersionsRead = 200
+
 // StateVersions implements Versioner: the versions of a versioned bucket,
-// newest first, each read for its lineage and serial.
+// each read for its lineage and serial (the newest maxVersionsRead of
+// them), the current one first and then by serial, highest first (servers
+// differ in the order they list versions in; serials only grow).
 func (b *S3Blob) StateVersions(ctx context.Context, env string, limit int) ([]StateVersion, error) {
 	key := StateKey(env)
-	out, err := b.client.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: &b.bucket, Prefix: &key})
-	if err != nil {
-		return nil, fmt.Errorf("list versions of %s: %w", key, b.objectError(err))
-	}
 	var vs []StateVersion
-	for _, v := range out.Versions {
-		if aws.ToString(v.Key) != key || len(vs) >= limit {
-			continue
-		}
-		id := aws.ToString(v.VersionId)
-		got, err := b.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &b.bucket, Key: &key, VersionId: &id})
+	p := s3.NewListObjectVersionsPaginator(b.client, &s3.ListObjectVersionsInput{Bucket: &b.bucket, Prefix: &key})
+	for p.HasMorePages() && len(vs) < maxVersionsRead {
+		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("get version %s of %s: %w", id, key, b.objectError(err))
+			return nil, fmt.Errorf("list versions of %s: %w", key, b.objectError(err))
 		}
-		data, err := io.ReadAll(got.Body)
-		got.Body.Close()
-		if err != nil {
-			return nil, fmt.Errorf("get version %s of %s: %w", id, key, err)
+		for _, v := range page.Versions {
+			if aws.ToString(v.Key) != key || len(vs) >= maxVersionsRead {
+				continue
+			}
+			id := aws.ToString(v.VersionId)
+			got, err := b.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &b.bucket, Key: &key, VersionId: &id})
+			if err != nil {
+				return nil, fmt.Errorf("get version %s of %s: %w", id, key, b.objectError(err))
+			}
+			data, err := io.ReadAll(got.Body)
+			got.Body.Close()
+			if err != nil {
+				return nil, fmt.Errorf("get version %s of %s: %w", id, key, err)
+			}
+			sv := StateVersion{ID: id, Current: aws.ToBool(v.IsLatest)}
+			sv.Lineage, sv.Serial = stateHead(data)
+			vs = append(vs, sv)
 		}
-		sv := StateVersion{ID: id, Current: aws.ToBool(v.IsLatest)}
-		sv.Lineage, sv.Serial = stateHead(data)
-		vs = append(vs, sv)
+	}
+	sortVersions(vs)
+	if len(vs) > limit {
+		vs = vs[:limit]
 	}
 	return vs, nil
+}
+
+// sortVersions puts the current version first, then the others by serial,
+// highest first.
+func sortVersions(vs []StateVersion) {
+	slices.SortStableFunc(vs, func(a, b StateVersion) int {
+		if a.Current != b.Current {
+			if a.Current {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(b.Serial, a.Serial)
+	})
 }
 
 // RestoreCommand implements Versioner: an aws CLI copy of the version over
@@ -85,7 +111,6 @@ func (d *DirBlob) StateVersions(ctx context.Context, env string, limit int) ([]S
 	if err != nil && !os.IsNotExist(err) {
 		return nil, fmt.Errorf("list versions of %s: %w", StateKey(env), err)
 	}
-	var kept []StateVersion
 	for _, e := range entries {
 		if e.IsDir() || !strings.HasPrefix(e.Name(), "state.") {
 			continue
@@ -96,10 +121,9 @@ func (d *DirBlob) StateVersions(ctx context.Context, env string, limit int) ([]S
 		}
 		sv := StateVersion{ID: "versions/" + e.Name()}
 		sv.Lineage, sv.Serial = stateHead(data)
-		kept = append(kept, sv)
+		vs = append(vs, sv)
 	}
-	slices.SortFunc(kept, func(a, b StateVersion) int { return cmp.Compare(b.Serial, a.Serial) })
-	vs = append(vs, kept...)
+	sortVersions(vs)
 	if len(vs) > limit {
 		vs = vs[:limit]
 	}

@@ -192,7 +192,20 @@ func (a *app) startRun(ctx context.Context, name, op string, lockTimeout time.Du
 		release()
 		return nil, err
 	}
-	return &planRun{env: env, blob: blob, store: state.NewStore(blob, storeOpts...), clients: clients, ctx: lctx, release: release}, nil
+	store := state.NewStore(blob, storeOpts...)
+	if op != "plan" {
+		// An older state accepted with --allow-rollback is written back
+		// above the newest serial, so that the next run accepts it.
+		rebased, err := store.Rebase(lctx, name)
+		if err != nil {
+			release()
+			return nil, fmt.Errorf("accepting the older state of %s: %w", name, err)
+		}
+		if rebased {
+			fmt.Fprintf(a.err, "Accepted the older state of %s (--allow-rollback): it is now the newest.\n", name)
+		}
+	}
+	return &planRun{env: env, blob: blob, store: store, clients: clients, ctx: lctx, release: release}, nil
 }
 
 // makePlan observes the cloud and plans.

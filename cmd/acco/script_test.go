@@ -26,6 +26,7 @@ func TestMain(m *testing.M) {
 		"nosecrets": func() { os.Exit(nosecrets()) },
 		"pgsql":     func() { os.Exit(pgsql()) },
 		"hostrun":   func() { os.Exit(hostrun()) },
+		"stateput":  func() { os.Exit(stateput()) },
 	})
 }
 
