@@ -98,6 +98,12 @@ func TestScripts(t *testing.T) {
 			e.Setenv("AWS_SECRET_ACCESS_KEY", "acco-test-secret")
 			e.Setenv("AWS_REGION", "gra")
 			e.Setenv("HOME", e.WorkDir)
+			// Rounds of killapply.txtar (scripts/soak-kill.sh asks for 30).
+			rounds := os.Getenv("ACCO_SOAK_ITERATIONS")
+			if rounds == "" {
+				rounds = "5"
+			}
+			e.Setenv("ACCO_SOAK_ITERATIONS", rounds)
 			// Scripts that start a local cloud in $WORK/cloud leave none behind.
 			e.Defer(func() { _, _ = localcloud.Down(context.Background(), filepath.Join(e.WorkDir, "cloud")) })
 			return nil
