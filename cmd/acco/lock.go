@@ -120,11 +120,13 @@ func (a *app) lockBreakCommand() *cobra.Command {
 	var force bool
 	cmd := &cobra.Command{
 		Use:   "break ENV ID",
-		Short: "Break the lock of an environment (an expired one, or any with --force)",
+		Short: "Break the lock of an environment (expired, or its holder gone; any with --force)",
 		Long: `Break removes the lock ID of ENV. Without --force it only breaks a lock
-whose lease has expired. With --force it breaks a live lock too: do that only
-when you are sure its holder is gone, or to release a hold. A run whose lock
-was broken under it stops at its next renewal.`,
+whose lease has expired, or whose holder is a process on this machine that is
+provably gone (acco apply takes such a lock over by itself). With --force it
+breaks a live lock too: do that only when you are sure its holder is gone, or
+to release a hold. A run whose lock was broken under it stops at its next
+renewal.`,
 		Example: "  acco lock break test 6f1c0c1e-2a1d-4c8e-9f57-3c2b5b8f0a11\n  acco lock break prod 6f1c0c1e-2a1d-4c8e-9f57-3c2b5b8f0a11 --force",
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
