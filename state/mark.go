@@ -21,11 +21,15 @@ type mark struct {
 	Lineage string    `json:"lineage"`
 	Serial  uint64    `json:"serial"`
 	Updated time.Time `json:"updated"`
+	// derived: read from the versions kept, there is no mark object.
+	derived bool
 }
 
 // cachedMark is a mark as last read or written, with its ETag.
 type cachedMark struct {
 	mark *mark // nil: no mark
+	// etag is the mark object's ETag; "" when there is no object (mark is
+	// then nil, or derived from the versions the store kept).
 	etag string
 }
 
@@ -43,6 +47,9 @@ type RollbackError struct {
 	// MarkLineage and MarkSerial are the newest lineage and serial written.
 	MarkLineage string
 	MarkSerial  uint64
+	// FromHistory says that the newest lineage and serial come from the
+	// versions the store kept (there was no mark object yet).
+	FromHistory bool
 	// Versions are the stored versions of the state, newest first, when
 	// the store keeps them (at most a few).
 	Versions []StateVersion
@@ -66,16 +73,20 @@ type StateVersion struct {
 // kept and how to restore the newest, or to accept the older state.
 func (e *RollbackError) Error() string {
 	var b strings.Builder
+	source := MarkKey(e.Env)
+	if e.FromHistory {
+		source = "the versions of " + StateKey(e.Env) + " kept"
+	}
 	switch {
 	case e.Missing:
 		fmt.Fprintf(&b, "the state of %s is missing, but %s says it reached serial %d of lineage %s: it was deleted or lost",
-			e.Env, MarkKey(e.Env), e.MarkSerial, e.MarkLineage)
+			e.Env, source, e.MarkSerial, e.MarkLineage)
 	case e.Lineage != e.MarkLineage:
 		fmt.Fprintf(&b, "the state of %s is serial %d of lineage %s, but the newest state written was serial %d of lineage %s (%s): it was replaced by a state of another history",
-			e.Env, e.Serial, e.Lineage, e.MarkSerial, e.MarkLineage, MarkKey(e.Env))
+			e.Env, e.Serial, e.Lineage, e.MarkSerial, e.MarkLineage, source)
 	default:
 		fmt.Fprintf(&b, "the state of %s is serial %d, but serial %d was written before (%s): an older state was put back (rollback)",
-			e.Env, e.Serial, e.MarkSerial, MarkKey(e.Env))
+			e.Env, e.Serial, e.MarkSerial, source)
 	}
 	if len(e.Versions) > 0 {
 		b.WriteString("; versions kept, newest first:")
@@ -89,6 +100,9 @@ func (e *RollbackError) Error() string {
 			}
 			b.WriteString(")")
 		}
+	}
+	if e.Restore != "" {
+		fmt.Fprintf(&b, "; restore the newest with: %s", e.Restore)
 	}
 	return b.String()
 }
@@ -137,10 +151,36 @@ func (s *Store) readMark(ctx context.Context, env string) (cachedMark, error) {
 		}
 		c = cachedMark{mark: &m, etag: etag}
 	}
+	if c.mark == nil {
+		// No mark yet (a bucket of an acco before marks): the versions
+		// the store kept stand for it.
+		c.mark = s.markFromHistory(ctx, env)
+	}
 	s.mu.Lock()
 	s.marks[env] = c
 	s.mu.Unlock()
 	return c, nil
+}
+
+// markFromHistory derives a mark from the versions of env's state that
+// the store kept: the lineage and serial of the highest serial. It returns
+// nil when the store keeps none or they cannot be read.
+func (s *Store) markFromHistory(ctx context.Context, env string) *mark {
+	v, ok := s.blob.(Versioner)
+	if !ok {
+		return nil
+	}
+	vs, err := v.StateVersions(ctx, env, maxVersionsRead)
+	if err != nil {
+		return nil
+	}
+	var m *mark
+	for _, x := range vs {
+		if x.Lineage != "" && (m == nil || x.Serial > m.Serial) {
+			m = &mark{Lineage: x.Lineage, Serial: x.Serial, derived: true}
+		}
+	}
+	return m
 }
 
 // cachedMarkOf returns env's mark as last seen, reading it the first time.
@@ -168,7 +208,7 @@ func (s *Store) checkMark(ctx context.Context, env string, st *State) error {
 	if st != nil && st.Lineage == m.Lineage && st.Serial >= m.Serial {
 		return nil
 	}
-	e := &RollbackError{Env: env, Missing: st == nil, MarkLineage: m.Lineage, MarkSerial: m.Serial}
+	e := &RollbackError{Env: env, Missing: st == nil, MarkLineage: m.Lineage, MarkSerial: m.Serial, FromHistory: m.derived}
 	if st != nil {
 		e.Lineage, e.Serial = st.Lineage, st.Serial
 	}
@@ -227,7 +267,7 @@ func (s *Store) nextSerial(ctx context.Context, env string, st *State) (uint64, 
 		return next, nil
 	}
 	if !s.allowRollback {
-		return 0, &RollbackError{Env: env, Lineage: st.Lineage, Serial: st.Serial, MarkLineage: m.Lineage, MarkSerial: m.Serial}
+		return 0, &RollbackError{Env: env, Lineage: st.Lineage, Serial: st.Serial, MarkLineage: m.Lineage, MarkSerial: m.Serial, FromHistory: m.derived}
 	}
 	return max(next, m.Serial+1), nil
 }
@@ -250,7 +290,7 @@ func (s *Store) raiseMark(ctx context.Context, env, lineage string, serial uint6
 			return err
 		}
 		cond := IfNoneMatch
-		if c.mark != nil {
+		if c.etag != "" {
 			cond = IfMatch(c.etag)
 		}
 		etag, err := s.blob.Put(ctx, MarkKey(env), append(data, '\n'), cond)

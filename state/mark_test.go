@@ -35,7 +35,7 @@ func TestRollbackRefused(t *testing.T) {
 			if _, err := b.Put(ctx, state.StateKey("test"), old, ""); err != nil {
 				t.Fatal(err)
 			}
-		}, "the state of test is serial 2, but serial 5 was written before"},
+		}, "the state of test is serial 2, but serial 5 was written before (test/serial.json)"},
 		{"Another lineage", func(t *testing.T, b state.Blob, _ *state.State, _ []byte) {
 			other := state.New("test", "v")
 			other.Serial = 9
@@ -146,5 +146,37 @@ func TestNoMarkYetIsAccepted(t *testing.T) {
 	}
 	if _, _, err := b.Get(ctx, state.MarkKey("test")); err != nil {
 		t.Errorf("the mark was not written: %v", err)
+	}
+}
+
+// A store written before marks existed: the versions kept stand for the
+// mark.
+func TestRollbackSeenInTheHistoryWithoutAMark(t *testing.T) {
+	ctx := t.Context()
+	b := newDirBlob(t)
+	s := state.NewStore(b)
+	writeSerials(t, s, 2)
+	old, _, err := b.Get(ctx, state.StateKey("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeSerials(t, state.NewStore(b), 0)
+	cur, etag, err := s.Read(ctx, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Write(ctx, "test", cur, etag); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Delete(ctx, state.MarkKey("test"), ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Put(ctx, state.StateKey("test"), old, ""); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = state.NewStore(b).Read(ctx, "test")
+	var rb *state.RollbackError
+	if !errors.As(err, &rb) || !rb.FromHistory || rb.MarkSerial != 3 || !strings.Contains(err.Error(), "the versions of test/state.json kept") {
+		t.Fatalf("Read = %v, want a RollbackError from the history", err)
 	}
 }

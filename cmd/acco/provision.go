@@ -252,8 +252,8 @@ func (f *rollbackFlags) storeOptions() []state.StoreOption {
 	return nil
 }
 
-// rollbackHint adds to a refused rollback how to restore the newest state,
-// or to accept the older one.
+// rollbackHint adds to a refused rollback (whose message names the command
+// that restores the newest state) how to accept the older one instead.
 func rollbackHint(err error) error {
 	var rb *state.RollbackError
 	if !errors.As(err, &rb) {
@@ -261,9 +261,9 @@ func rollbackHint(err error) error {
 	}
 	restore := "restore the newest version of " + state.StateKey(rb.Env) + " from the bucket's history"
 	if rb.Restore != "" {
-		restore = "restore the newest with: " + rb.Restore
+		restore = "restore the newest (the command above)"
 	}
-	return withHint(err, "nothing was changed. %s, then run the command again; or, if the older state is deliberate, rerun with --allow-rollback", restore)
+	return withHint(err, "nothing was changed: %s, then run the command again; or, if the older state is deliberate, rerun with --allow-rollback", restore)
 }
 
 // savedPlan is the file `acco plan --out` writes.
