@@ -86,15 +86,18 @@ func sortVersions(vs []StateVersion) {
 	})
 }
 
-// RestoreCommand implements Versioner: an aws CLI copy of the version over
-// the current object.
+// RestoreCommand implements Versioner: the aws CLI reads the version and
+// writes it back as the current object (a download and an upload rather
+// than copy-object, which not every S3 service supports for versions).
 func (b *S3Blob) RestoreCommand(env, id string) string {
 	key := StateKey(env)
-	cmd := fmt.Sprintf("aws s3api copy-object --bucket %s --key %s --copy-source '%s/%s?versionId=%s'", b.bucket, key, b.bucket, key, id)
-	if ep := aws.ToString(b.client.Options().BaseEndpoint); ep != "" {
-		cmd += " --endpoint-url " + ep
+	ep := ""
+	if u := aws.ToString(b.client.Options().BaseEndpoint); u != "" {
+		ep = " --endpoint-url " + u
 	}
-	return cmd
+	file := env + "-state-newest.json"
+	return fmt.Sprintf("aws s3api get-object --bucket %s --key %s --version-id '%s'%s %s && aws s3api put-object --bucket %s --key %s --body %s%s",
+		b.bucket, key, id, ep, file, b.bucket, key, file, ep)
 }
 
 // StateVersions implements Versioner: the current state and the copies
