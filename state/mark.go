@@ -202,10 +202,14 @@ func (s *Store) checkMark(ctx context.Context, env string, st *State) error {
 		return err
 	}
 	m := c.mark
-	if m == nil || s.allowRollback {
-		return nil
+	ok := st != nil && (m == nil || (st.Lineage == m.Lineage && st.Serial >= m.Serial))
+	if ok && c.etag == "" {
+		// No mark object yet (a store written by an acco before marks):
+		// make it now, so that later reads need not search the history.
+		// Best effort: the next Write makes it too.
+		_ = s.raiseMark(ctx, env, st.Lineage, st.Serial)
 	}
-	if st != nil && st.Lineage == m.Lineage && st.Serial >= m.Serial {
+	if ok || m == nil || s.allowRollback {
 		return nil
 	}
 	e := &RollbackError{Env: env, Missing: st == nil, MarkLineage: m.Lineage, MarkSerial: m.Serial, FromHistory: m.derived}
@@ -281,7 +285,7 @@ func (s *Store) raiseMark(ctx context.Context, env, lineage string, serial uint6
 		if err != nil {
 			return err
 		}
-		if c.mark != nil && c.mark.Lineage == lineage && c.mark.Serial >= serial {
+		if c.etag != "" && c.mark != nil && c.mark.Lineage == lineage && c.mark.Serial >= serial {
 			return nil
 		}
 		m := &mark{Lineage: lineage, Serial: serial, Updated: time.Now().UTC().Round(time.Second)}

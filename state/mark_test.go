@@ -180,3 +180,19 @@ func TestRollbackSeenInTheHistoryWithoutAMark(t *testing.T) {
 		t.Fatalf("Read = %v, want a RollbackError from the history", err)
 	}
 }
+
+func TestReadMakesAMissingMark(t *testing.T) {
+	ctx := t.Context()
+	b := newDirBlob(t)
+	writeSerials(t, state.NewStore(b), 2)
+	if err := b.Delete(ctx, state.MarkKey("test"), ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := state.NewStore(b).Read(ctx, "test"); err != nil {
+		t.Fatal(err)
+	}
+	data, _, err := b.Get(ctx, state.MarkKey("test"))
+	if err != nil || !strings.Contains(string(data), `"serial": 2`) {
+		t.Errorf("mark after Read = %s, %v; want serial 2", data, err)
+	}
+}
