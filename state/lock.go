@@ -153,9 +153,11 @@ const maxAcquireRounds = 10
 //
 // When someone else holds an unexpired lock the error is a *LockError
 // naming them. An expired lock is taken over, and so is a lock whose
-// holder is a process provably gone (info.Process of a run on this machine
-// that died, see Process.Gone); Lease.TookOver says from whom. A lock found to carry the caller's own token (a retried write that
-// had in fact succeeded) is the caller's.
+// holder is a process provably gone (the Process of a run on this machine
+// that died, see Process.Gone); Lease.TookOver says from whom. A lock
+// found to carry the caller's own token (a retried write that had in fact
+// succeeded) is the caller's. The caller sets info.Process to its own
+// (CurrentProcess) when it holds the lock only while it runs.
 func (l *Locker) Lock(ctx context.Context, env string, info LockInfo, ttl time.Duration) (*Lease, error) {
 	if err := checkEnv(env); err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
