@@ -360,12 +360,30 @@ func (a *applier) reader(ctx context.Context, c *Change) error {
 	attrs := c.After
 	if attrs == nil {
 		attrs = c.Before
+	} else {
+		attrs = knownFrom(attrs, c.Before)
 	}
 	r := state.Resource{Address: c.Address, Kind: c.Kind, ID: c.ID, Attributes: withoutSensitive(attrs), DependsOn: c.DependsOn}
 	if old, ok := a.rec.resource(c.Address); ok {
 		r.Secrets = old.Secrets
 	}
 	return a.rec.finish(ctx, c.Address, &r)
+}
+
+// knownFrom returns a copy of after in which the values known only after
+// apply are taken from before (what is live), so that recording a resource
+// never records "(known after apply)" for what the cloud already says.
+func knownFrom(after, before map[string]any) map[string]any {
+	out := make(map[string]any, len(after))
+	for k, v := range after {
+		if v == Unknown {
+			if b, ok := before[k]; ok && b != "" {
+				v = b
+			}
+		}
+		out[k] = v
+	}
+	return out
 }
 
 // runStage runs a stage's steps, groups in parallel and the steps of one

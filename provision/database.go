@@ -262,7 +262,7 @@ func (a *applier) resolveIPs(after map[string]any) ([]ovhdb.IPRestriction, error
 		if inst, ok := strings.CutPrefix(src, spec.KindInstance+"."); ok {
 			r, found := a.rec.resource(spec.Address(spec.KindInstance, inst))
 			ip := attrString(r.Attributes, "ipv4")
-			if !found || ip == "" {
+			if !found || ip == "" || ip == Unknown {
 				return nil, fmt.Errorf("the allow-list names instance.%s, which has no address yet", inst)
 			}
 			out = append(out, ovhdb.IPRestriction{IP: ip + "/32", Description: src})

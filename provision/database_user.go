@@ -86,6 +86,16 @@ func (p *planner) planDatabaseUsers() {
 					p.add(Change{Address: addr, Action: Create, After: after, DependsOn: deps})
 					continue
 				}
+				if adopt && !p.opts.ResetUnknownUsers && !p.pending(addr) {
+					// Not ours as far as state knows, and no interrupted
+					// apply of acco was making it: resetting its password
+					// would break whatever uses it.
+					p.add(Change{Address: addr, Action: NoOp, After: after, DependsOn: deps,
+						Reason: "found in the cluster and not in state: left alone"})
+					p.laterDrift = append(p.laterDrift, Drift{Address: addr, Message: fmt.Sprintf(
+						"user %s (%s) is in the cluster and not in state: acco does not know its password and will not reset it (that would break the services using it until acco configure); adopt it with --reset-unknown-users, or restore the newest state if it was lost", name, have.ID)})
+					continue
+				}
 				before := userAttrs(cluster, have.Username, have.Roles)
 				c := Change{Address: addr, Action: NoOp, ID: have.ID, Before: before, After: after, Adopt: adopt, DependsOn: deps}
 				switch diff := compare(after, before, "roles"); {

@@ -77,3 +77,28 @@ func TestSuggest(t *testing.T) {
 		t.Errorf("suggest for nothing close = %q", got)
 	}
 }
+
+func TestKnownFromTakesLiveValuesForUnknowns(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		after, before map[string]any
+		want          map[string]any
+	}{
+		{"Live address replaces the placeholder", map[string]any{"ipv4": Unknown, "flavor": "b3-8"}, map[string]any{"ipv4": "10.0.0.5", "flavor": "b3-8"},
+			map[string]any{"ipv4": "10.0.0.5", "flavor": "b3-8"}},
+		{"Nothing live stays unknown", map[string]any{"ipv4": Unknown}, map[string]any{"ipv4": ""}, map[string]any{"ipv4": Unknown}},
+		{"Desired values win", map[string]any{"flavor": "b3-16"}, map[string]any{"flavor": "b3-8"}, map[string]any{"flavor": "b3-16"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := knownFrom(tc.after, tc.before)
+			if len(got) != len(tc.want) {
+				t.Fatalf("knownFrom = %v, want %v", got, tc.want)
+			}
+			for k, v := range tc.want {
+				if got[k] != v {
+					t.Errorf("knownFrom[%s] = %v, want %v", k, got[k], v)
+				}
+			}
+		})
+	}
+}

@@ -101,7 +101,7 @@ func (p *planner) planInstances() {
 				c.Action, c.Reason = Replace, instanceReason(diff)
 			case len(compare(after, before, "security_groups")) > 0:
 				c.Action, c.Reason = Update, fmt.Sprintf("security groups %s -> %s: attach and detach in place", show(before["security_groups"]), show(after["security_groups"]))
-			case have.Status != "ACTIVE" || have.IPv4(inst.Network) == "" || (r != nil && attrString(r.Attributes, "ipv4") == ""):
+			case have.Status != "ACTIVE" || have.IPv4(inst.Network) == "" || (r != nil && (attrString(r.Attributes, "ipv4") == "" || attrString(r.Attributes, "ipv4") == Unknown)):
 				c.Action, c.Reason = Update, "creation not finished: wait for ACTIVE and its address"
 			case adopt:
 				c.Action, c.Reason = Read, fmt.Sprintf("found %s in the cloud and not in state: adopt it", cloud)

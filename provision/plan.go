@@ -25,6 +25,11 @@ type PlanOptions struct {
 	Targets []string
 	// Replace forces the replacement of these addresses.
 	Replace []string
+	// ResetUnknownUsers adopts the database users found in the cluster
+	// and not in state by resetting their passwords (acco cannot learn
+	// them otherwise). Without it such a user is left alone and reported
+	// as drift, unless an interrupted apply of acco was creating it.
+	ResetUnknownUsers bool
 }
 
 // Inputs are everything a plan is a function of.
@@ -48,6 +53,9 @@ type planner struct {
 	st   *state.State
 	plan *Plan
 	errs []error
+	// laterDrift is drift added after settle: it stays drift, never a
+	// read that records what is live.
+	laterDrift []Drift
 }
 
 // PlanChanges computes the plan for in. It does no I/O. Errors name every
@@ -78,6 +86,7 @@ func PlanChanges(in Inputs, opts PlanOptions) (*Plan, error) {
 		return nil, err
 	}
 	p.settle()
+	p.plan.Drift = append(p.plan.Drift, p.laterDrift...)
 	p.applyReplace()
 	p.applyTargets()
 	if opts.RefreshOnly {
@@ -118,6 +127,12 @@ func (p *planner) settle() {
 			c.Reason = "an interrupted apply left this: record what is live"
 		}
 	}
+}
+
+// pending reports whether the state holds an intent on addr: an apply of
+// acco was working on it when it stopped.
+func (p *planner) pending(addr string) bool {
+	return slices.ContainsFunc(p.st.Pending, func(x state.Pending) bool { return x.Address == addr })
 }
 
 // known reports whether an address is declared or in state.

@@ -215,3 +215,46 @@ func attr(r *state.Resource, k string) string {
 	s, _ := r.Attributes[k].(string)
 	return s
 }
+
+// A database user found in the cluster and not in state (a state lost or
+// put back) keeps its password unless --reset-unknown-users; the one an
+// interrupted apply of acco was creating is adopted and reset.
+func TestUnknownDatabaseUserIsNotReset(t *testing.T) {
+	h := newHarness(t, localcloud.Options{})
+	h.apply(h.plan(provision.PlanOptions{}))
+	ctx := t.Context()
+	const addr = "database_user.main.emqx"
+	forget := func(pending bool) {
+		t.Helper()
+		st, etag, err := h.store.Read(ctx, lctest.Env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.RemoveResource(addr)
+		if pending {
+			st.Pending = append(st.Pending, state.Pending{Address: addr, Action: "create", Started: time.Now()})
+		}
+		if _, err := h.store.Write(ctx, lctest.Env, st, etag); err != nil {
+			t.Fatal(err)
+		}
+	}
+	forget(false)
+	p := h.plan(provision.PlanOptions{})
+	if c := p.Change(addr); c == nil || c.Action != provision.NoOp {
+		t.Fatalf("%s without --reset-unknown-users: %+v", addr, c)
+	}
+	found := false
+	for _, d := range p.Drift {
+		found = found || d.Address == addr && strings.Contains(d.Message, "--reset-unknown-users")
+	}
+	if !found {
+		t.Errorf("the plan does not say why %s is left alone: %+v", addr, p.Drift)
+	}
+	if c := h.plan(provision.PlanOptions{ResetUnknownUsers: true}).Change(addr); c == nil || c.Action != provision.Update || !strings.Contains(c.Reason, "reset its password") {
+		t.Errorf("%s with --reset-unknown-users: %+v", addr, c)
+	}
+	forget(true)
+	if c := h.plan(provision.PlanOptions{}).Change(addr); c == nil || c.Action != provision.Update {
+		t.Errorf("%s that an interrupted apply was creating: %+v", addr, c)
+	}
+}

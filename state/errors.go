@@ -19,6 +19,10 @@ var (
 	// ErrSerial means a state was about to replace a state with a higher
 	// serial (a newer one).
 	ErrSerial = errors.New("state serial would go back")
+	// ErrRollback means a state is older than the environment's history:
+	// below its high-water mark (see MarkKey), of another lineage, or
+	// missing. The error is a *RollbackError.
+	ErrRollback = errors.New("state rollback")
 	// ErrFormat means a state has a format version newer than this acco
 	// understands.
 	ErrFormat = errors.New("state format is newer than this acco understands")

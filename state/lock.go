@@ -33,6 +33,17 @@ type LockInfo struct {
 	// Expires is when the lease runs out unless renewed; zero means never
 	// (an operator hold without a time limit).
 	Expires time.Time `json:"expires"`
+	// Process is the process holding the lock while it runs, so that a run
+	// on the same machine can take over the lock of one that died (see
+	// Process.Gone); nil for holds, which outlive the process that took
+	// them, and for locks written by older versions of acco.
+	Process *Process `json:"process,omitempty"`
+}
+
+// holderGone reports whether the lock's holder is a process that is
+// provably gone (see Process.Gone), as judged by gone.
+func (i LockInfo) holderGone(gone func(Process) bool) bool {
+	return i.Process != nil && gone(*i.Process)
 }
 
 // Expired reports whether the lease has run out at now.
@@ -97,6 +108,7 @@ type Locker struct {
 	blob  Blob
 	now   func() time.Time
 	renew time.Duration
+	gone  func(Process) bool
 }
 
 // LockerOption configures a Locker.
@@ -114,9 +126,15 @@ func WithRenewInterval(d time.Duration) LockerOption {
 	return func(l *Locker) { l.renew = d }
 }
 
+// WithProcessCheck replaces Process.Gone, which decides whether the process
+// holding a lock is provably gone (for tests).
+func WithProcessCheck(gone func(Process) bool) LockerOption {
+	return func(l *Locker) { l.gone = gone }
+}
+
 // NewLocker returns a Locker over b.
 func NewLocker(b Blob, opts ...LockerOption) *Locker {
-	l := &Locker{blob: b, now: time.Now}
+	l := &Locker{blob: b, now: time.Now, gone: Process.Gone}
 	for _, o := range opts {
 		o(l)
 	}
@@ -134,9 +152,12 @@ const maxAcquireRounds = 10
 // info.Who is filled with user@host; Created and Expires are set by Lock.
 //
 // When someone else holds an unexpired lock the error is a *LockError
-// naming them. An expired lock is taken over, and Lease.TookOver says from
-// whom. A lock found to carry the caller's own token (a retried write that
-// had in fact succeeded) is the caller's.
+// naming them. An expired lock is taken over, and so is a lock whose
+// holder is a process provably gone (the Process of a run on this machine
+// that died, see Process.Gone); Lease.TookOver says from whom. A lock
+// found to carry the caller's own token (a retried write that had in fact
+// succeeded) is the caller's. The caller sets info.Process to its own
+// (CurrentProcess) when it holds the lock only while it runs.
 func (l *Locker) Lock(ctx context.Context, env string, info LockInfo, ttl time.Duration) (*Lease, error) {
 	if err := checkEnv(env); err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
@@ -190,7 +211,8 @@ func (l *Locker) Lock(ctx context.Context, env string, info LockInfo, ttl time.D
 			lease.info, lease.etag = held.LockInfo, curEtag
 			return lease, nil
 		}
-		if !held.Expired(now) {
+		gone := held.holderGone(l.gone)
+		if !held.Expired(now) && !gone {
 			return nil, &LockError{Env: env, Holder: held.LockInfo}
 		}
 		etag, err = l.blob.Put(ctx, key, data, IfMatch(curEtag))
@@ -201,7 +223,7 @@ func (l *Locker) Lock(ctx context.Context, env string, info LockInfo, ttl time.D
 			return nil, fmt.Errorf("lock %s: take over expired lock %s: %w", key, held.ID, err)
 		}
 		prev := held.LockInfo
-		lease.info, lease.etag, lease.tookOver = info, etag, &prev
+		lease.info, lease.etag, lease.tookOver, lease.holderGone = info, etag, &prev, gone
 		return lease, nil
 	}
 	return nil, fmt.Errorf("lock %s: the lock kept changing while acquiring it: %w", key, ErrPrecondition)
@@ -258,8 +280,8 @@ func (l *Locker) Status(ctx context.Context, env string) (*LockInfo, error) {
 
 // Break removes env's lock whose ID is id and returns what it was. It
 // refuses when the current lock has another ID (ErrLockMismatch), and an
-// unexpired lock unless force is set (the error is a LockError naming the
-// holder). With force an unreadable lock object is removed whatever id is.
+// unexpired lock unless force is set or its holder is a process provably
+// gone (the error is a LockError naming the holder). With force an unreadable lock object is removed whatever id is.
 // When there is no lock the error wraps ErrNotFound.
 func (l *Locker) Break(ctx context.Context, env, id string, force bool) (*LockInfo, error) {
 	if err := checkEnv(env); err != nil {
@@ -281,7 +303,7 @@ func (l *Locker) Break(ctx context.Context, env, id string, force bool) (*LockIn
 		// Unreadable: nothing to compare, the operator insisted.
 	case held.ID != id:
 		return nil, fmt.Errorf("break lock of %s: the lock has id %s, not %s (it changed?): %w", env, held.ID, id, ErrLockMismatch)
-	case !force && !held.Expired(l.clock()):
+	case !force && !held.Expired(l.clock()) && !held.holderGone(l.gone):
 		return nil, fmt.Errorf("will not break a lock that has not expired without force: %w", &LockError{Env: env, Holder: held.LockInfo})
 	}
 	if err := l.blob.Delete(ctx, key, IfMatch(etag)); err != nil {
@@ -300,6 +322,8 @@ type Lease struct {
 	ttl      time.Duration
 	token    string
 	tookOver *LockInfo
+	// holderGone: the lock taken over was live, its holder gone.
+	holderGone bool
 
 	mu       sync.Mutex
 	info     LockInfo
@@ -318,8 +342,13 @@ func (l *Lease) Info() LockInfo {
 	return l.info
 }
 
-// TookOver returns the expired lock this lease replaced, or nil.
+// TookOver returns the lock this lease replaced, expired or of a holder
+// provably gone, or nil.
 func (l *Lease) TookOver() *LockInfo { return l.tookOver }
+
+// HolderGone reports whether the lock TookOver returns had not expired but
+// its holder was a process provably gone.
+func (l *Lease) HolderGone() bool { return l.holderGone }
 
 // Lost returns a channel closed when the lease is found lost: taken over
 // or broken by someone else, or about to expire because renewals failed
@@ -543,3 +572,7 @@ func (l *Lease) Release(ctx context.Context) error {
 	}
 	return fmt.Errorf("release lock %s: the lock kept changing: %w", l.key, ErrPrecondition)
 }
+
+// HolderGone reports whether info's holder is a process provably gone, so
+// that Lock would take its lock over and Break remove it without force.
+func (l *Locker) HolderGone(info LockInfo) bool { return info.holderGone(l.gone) }

@@ -93,3 +93,88 @@ func containsAll(s string, subs ...string) bool {
 	}
 	return true
 }
+
+func TestLockTakeOverFromAGoneHolder(t *testing.T) {
+	ctx := t.Context()
+	b := newDirBlob(t)
+	dead := &state.Process{Host: "h", BootID: "b", PIDNamespace: "ns", PID: 41, Start: 1}
+	alive := &state.Process{Host: "h", BootID: "b", PIDNamespace: "ns", PID: 42, Start: 2}
+	l := state.NewLocker(b, state.WithProcessCheck(func(p state.Process) bool { return p.PID == dead.PID }))
+	for _, tc := range []struct {
+		name     string
+		holder   *state.Process
+		takeOver bool
+	}{
+		{"Gone", dead, true},
+		{"Alive", alive, false},
+		{"No process recorded (a hold, or an older acco)", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			first, err := l.Lock(ctx, "test", state.LockInfo{Operation: "apply", Process: tc.holder}, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _, _ = l.Break(ctx, "test", first.Info().ID, true) })
+			if got := l.HolderGone(first.Info()); got != tc.takeOver {
+				t.Errorf("HolderGone = %v, want %v", got, tc.takeOver)
+			}
+			second, err := l.Lock(ctx, "test", state.LockInfo{Operation: "apply", Process: alive}, time.Hour)
+			if !tc.takeOver {
+				var le *state.LockError
+				if !errors.As(err, &le) || le.Holder.ID != first.Info().ID {
+					t.Fatalf("Lock = %v, want a LockError naming %s", err, first.Info().ID)
+				}
+				if _, err := l.Break(ctx, "test", first.Info().ID, false); !errors.As(err, &le) {
+					t.Errorf("Break without force = %v, want a LockError", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if prev := second.TookOver(); prev == nil || prev.ID != first.Info().ID || !second.HolderGone() {
+				t.Errorf("TookOver = %+v, HolderGone = %v; want the lock of the gone holder", prev, second.HolderGone())
+			}
+			if err := first.Renew(ctx); !errors.Is(err, state.ErrLockLost) {
+				t.Errorf("the gone holder's Renew = %v, want ErrLockLost", err)
+			}
+			info, err := l.Status(ctx, "test")
+			if err != nil || info.Process == nil || info.Process.PID != alive.PID {
+				t.Errorf("Status = %+v, %v; want the new holder's process", info, err)
+			}
+			if err := second.Release(ctx); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestBreakAGoneHolderWithoutForce(t *testing.T) {
+	ctx := t.Context()
+	b := newDirBlob(t)
+	l := state.NewLocker(b, state.WithProcessCheck(func(state.Process) bool { return true }))
+	lease, err := l.Lock(ctx, "test", state.LockInfo{Operation: "apply", Process: &state.Process{PID: 7}}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Break(ctx, "test", lease.Info().ID, false); err != nil {
+		t.Errorf("Break of a lock whose holder is gone: %v", err)
+	}
+}
+
+func TestOldLockWithoutProcessIsReadable(t *testing.T) {
+	ctx := t.Context()
+	b := newDirBlob(t)
+	old := `{"id":"3f2a","operation":"apply","who":"a@b","version":"0.1","created":"2026-05-01T10:00:00Z","expires":"2099-05-01T10:02:00Z","token":"abc"}`
+	if _, err := b.Put(ctx, state.LockKey("test"), []byte(old), state.IfNoneMatch); err != nil {
+		t.Fatal(err)
+	}
+	info, err := state.NewLocker(b).Status(ctx, "test")
+	if err != nil || info.ID != "3f2a" || info.Process != nil {
+		t.Fatalf("Status = %+v, %v", info, err)
+	}
+	var le *state.LockError
+	if _, err := state.NewLocker(b).Lock(ctx, "test", state.LockInfo{}, time.Minute); !errors.As(err, &le) {
+		t.Errorf("Lock over an old live lock = %v, want a LockError", err)
+	}
+}

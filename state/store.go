@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 )
 
 // StateKey returns the key of env's state: ENV/state.json.
@@ -23,24 +24,53 @@ func checkEnv(env string) error {
 	return nil
 }
 
-// Store reads and writes environments' states in a Blob.
+// Store reads and writes environments' states in a Blob, and keeps each
+// environment's high-water mark (see MarkKey). A Store is safe for
+// concurrent use.
 type Store struct {
-	blob Blob
+	blob          Blob
+	allowRollback bool
+
+	mu    sync.Mutex
+	marks map[string]cachedMark
+}
+
+// StoreOption configures a Store.
+type StoreOption func(*Store)
+
+// AllowRollback makes the Store accept a state older than the
+// environment's history (a deliberate rollback): Read returns it, and
+// Write writes it at a serial above the high-water mark, so that serials
+// still never go back.
+func AllowRollback() StoreOption {
+	return func(s *Store) { s.allowRollback = true }
 }
 
 // NewStore returns a Store over b.
-func NewStore(b Blob) *Store {
-	return &Store{blob: b}
+func NewStore(b Blob, opts ...StoreOption) *Store {
+	s := &Store{blob: b, marks: map[string]cachedMark{}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // Read returns env's state and its ETag, to pass to Write. When env has no
-// state yet the error wraps ErrNotFound.
+// state yet the error wraps ErrNotFound. A state older than env's history
+// (below its high-water mark, of another lineage, or missing when the mark
+// says it existed) is refused with a *RollbackError, unless the Store
+// allows rollbacks.
 func (s *Store) Read(ctx context.Context, env string) (*State, string, error) {
 	if err := checkEnv(env); err != nil {
 		return nil, "", fmt.Errorf("read state: %w", err)
 	}
 	key := StateKey(env)
 	data, etag, err := s.blob.Get(ctx, key)
+	if errors.Is(err, ErrNotFound) {
+		if merr := s.checkMark(ctx, env, nil); merr != nil {
+			return nil, "", fmt.Errorf("read state %s: %w", key, merr)
+		}
+	}
 	if err != nil {
 		return nil, "", fmt.Errorf("read state %s: %w", key, err)
 	}
@@ -50,6 +80,9 @@ func (s *Store) Read(ctx context.Context, env string) (*State, string, error) {
 	}
 	if st.Env != env {
 		return nil, "", fmt.Errorf("read state %s: it is the state of environment %q", key, st.Env)
+	}
+	if err := s.checkMark(ctx, env, st); err != nil {
+		return nil, "", fmt.Errorf("read state %s: %w", key, err)
 	}
 	return st, etag, nil
 }
@@ -79,7 +112,11 @@ func (s *Store) Raw(ctx context.Context, env string) ([]byte, error) {
 // environment, a st whose lineage differs from the stored one
 // (ErrLineage), whose serial is lower than the stored one (ErrSerial), or
 // whose format version is newer than FormatVersion (ErrFormat); a stored
-// state of a newer format is also refused (ErrFormat).
+// state of a newer format is also refused (ErrFormat). A st that goes back
+// on env's high-water mark is refused (ErrRollback) unless the Store
+// allows rollbacks; it is then written above the mark. After the state,
+// Write raises the mark; should that fail, the state is written all the
+// same and the next Write raises it.
 //
 // When the answer to a write that succeeded is lost and the client's retry
 // then fails its condition, Write finds its own bytes stored and succeeds.
@@ -93,6 +130,7 @@ func (s *Store) Write(ctx context.Context, env string, st *State, etag string) (
 		return "", fmt.Errorf("write state %s: %w", key, err)
 	}
 	st.Serial = serial
+	_ = s.raiseMark(context.WithoutCancel(ctx), env, st.Lineage, serial)
 	return newEtag, nil
 }
 
@@ -134,8 +172,12 @@ func (s *Store) write(ctx context.Context, env, key string, st *State, etag stri
 		}
 	}
 
+	serial, err := s.nextSerial(ctx, env, st)
+	if err != nil {
+		return "", 0, err
+	}
 	next := *st
-	next.Serial = st.Serial + 1
+	next.Serial = serial
 	data, err := next.Encode()
 	if err != nil {
 		return "", 0, err

@@ -24,6 +24,7 @@ type applyFlags struct {
 	autoApprove bool
 	parallelism int
 	lockTimeout time.Duration
+	rollback    rollbackFlags
 }
 
 func (f *applyFlags) register(cmd *cobra.Command) {
@@ -31,6 +32,7 @@ func (f *applyFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.autoApprove, "auto-approve", false, "do not ask for confirmation (required when stdin is not a terminal)")
 	fl.IntVar(&f.parallelism, "parallelism", 10, "run at most this many cloud operations at once")
 	fl.DurationVar(&f.lockTimeout, "lock-timeout", 0, "wait this long for the state lock (default: fail at once)")
+	f.rollback.register(cmd)
 }
 
 func (a *app) applyCommand() *cobra.Command {
@@ -97,7 +99,7 @@ func (a *app) runApply(ctx context.Context, envName, planFile string, destroy bo
 	if !f.autoApprove && !isTerminal(a.in) {
 		return withHint(errors.New("refusing to ask for confirmation: stdin is not a terminal"), "pass --auto-approve to %s without asking", op)
 	}
-	r, err := a.startRun(ctx, envName, op, f.lockTimeout)
+	r, err := a.startRun(ctx, envName, op, f.lockTimeout, f.rollback.storeOptions()...)
 	if err != nil {
 		return err
 	}
@@ -107,7 +109,7 @@ func (a *app) runApply(ctx context.Context, envName, planFile string, destroy bo
 		if p, err = readPlanFile(planFile, envName); err != nil {
 			return err
 		}
-	} else if p, err = r.makePlan(provision.PlanOptions{Destroy: destroy}); err != nil {
+	} else if p, err = r.makePlan(provision.PlanOptions{Destroy: destroy, ResetUnknownUsers: f.rollback.resetUnknownUsers}); err != nil {
 		return err
 	}
 	h := a.human()

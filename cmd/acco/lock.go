@@ -120,11 +120,13 @@ func (a *app) lockBreakCommand() *cobra.Command {
 	var force bool
 	cmd := &cobra.Command{
 		Use:   "break ENV ID",
-		Short: "Break the lock of an environment (an expired one, or any with --force)",
+		Short: "Break the lock of an environment (expired, or its holder gone; any with --force)",
 		Long: `Break removes the lock ID of ENV. Without --force it only breaks a lock
-whose lease has expired. With --force it breaks a live lock too: do that only
-when you are sure its holder is gone, or to release a hold. A run whose lock
-was broken under it stops at its next renewal.`,
+whose lease has expired, or whose holder is a process on this machine that is
+provably gone (acco apply takes such a lock over by itself). With --force it
+breaks a live lock too: do that only when you are sure its holder is gone, or
+to release a hold. A run whose lock was broken under it stops at its next
+renewal.`,
 		Example: "  acco lock break test 6f1c0c1e-2a1d-4c8e-9f57-3c2b5b8f0a11\n  acco lock break prod 6f1c0c1e-2a1d-4c8e-9f57-3c2b5b8f0a11 --force",
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -136,8 +138,11 @@ was broken under it stops at its next renewal.`,
 			info, err := state.NewLocker(blob).Break(ctx, args[0], args[1], force)
 			var held *state.LockError
 			switch {
+			case errors.As(err, &held) && held.Holder.Expires.IsZero():
+				return withHint(err, "this is an operator hold: release it with: acco lock break %s %s --force", args[0], args[1])
 			case errors.As(err, &held):
-				return withHint(err, "the lease is live: if you are sure its holder is gone (or this is a hold to release), rerun with --force")
+				return withHint(err, "the lease is live and its holder is not provably gone (it runs on another machine, or still runs): a plain acco apply waits for the lease with --lock-timeout %s; if you are sure its holder is gone: acco lock break %s %s --force",
+					fmtDuration(max(time.Until(held.Holder.Expires)+30*time.Second, time.Minute).Round(time.Minute)), args[0], args[1])
 			case errors.Is(err, state.ErrNotFound):
 				return withHint(fmt.Errorf("%s has no lock to break", args[0]), "acco lock status %s shows the current lock", args[0])
 			case err != nil:
@@ -177,6 +182,9 @@ func describeLock(info *state.LockInfo, now time.Time) string {
 		s += fmt.Sprintf("  expires:   %s (EXPIRED: acco lock break can remove it)\n", info.Expires.Local().Format(time.RFC3339))
 	default:
 		s += fmt.Sprintf("  expires:   %s (in %s unless renewed)\n", info.Expires.Local().Format(time.RFC3339), info.Expires.Sub(now).Round(time.Second))
+	}
+	if info.Process != nil {
+		s += fmt.Sprintf("  process:   %s (a run on that machine takes the lock over once it is gone)\n", info.Process)
 	}
 	if info.Version != "" {
 		s += fmt.Sprintf("  acco:      %s\n", info.Version)

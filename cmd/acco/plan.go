@@ -17,6 +17,7 @@ type planFlags struct {
 	refreshOnly  bool
 	detailedExit bool
 	lockTimeout  time.Duration
+	rollback     rollbackFlags
 }
 
 func (a *app) planCommand() *cobra.Command {
@@ -43,12 +44,12 @@ Exit codes: 0 success (with --detailed-exitcode: no changes), 1 error,
   acco plan test --json | jq '.summary'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := a.startRun(cmd.Context(), args[0], "plan", f.lockTimeout)
+			r, err := a.startRun(cmd.Context(), args[0], "plan", f.lockTimeout, f.rollback.storeOptions()...)
 			if err != nil {
 				return err
 			}
 			defer r.release()
-			p, err := r.makePlan(provision.PlanOptions{RefreshOnly: f.refreshOnly, Targets: f.targets, Replace: f.replace})
+			p, err := r.makePlan(provision.PlanOptions{RefreshOnly: f.refreshOnly, Targets: f.targets, Replace: f.replace, ResetUnknownUsers: f.rollback.resetUnknownUsers})
 			if err != nil {
 				return err
 			}
@@ -80,5 +81,6 @@ Exit codes: 0 success (with --detailed-exitcode: no changes), 1 error,
 	fl.BoolVar(&f.refreshOnly, "refresh-only", false, "plan no cloud change: only record in state what changed outside acco")
 	fl.BoolVar(&f.detailedExit, "detailed-exitcode", false, "exit 2 when there are changes or drift, 0 when there are none")
 	fl.DurationVar(&f.lockTimeout, "lock-timeout", 0, "wait this long for the state lock (default: fail at once)")
+	f.rollback.register(cmd)
 	return cmd
 }

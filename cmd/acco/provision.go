@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/accoreboot/acco/internal/spec"
 	"github.com/accoreboot/acco/provision"
@@ -17,8 +20,9 @@ import (
 )
 
 // leaseTTL is how long a provisioning lock lasts unless renewed; the holder
-// renews it every third of that.
-const leaseTTL = 2 * time.Minute
+// renews it every third of that (20s), so that a run that died on another
+// machine holds the others up for at most a minute.
+const leaseTTL = time.Minute
 
 // cloudClients connects to the environment's project: OpenStack with the
 // clouds.yaml entry the YAML names (or OS_* variables), the OVH API with the
@@ -63,11 +67,19 @@ func (a *app) lockEnv(ctx context.Context, blob state.Blob, env, op string, time
 	if ttl <= 0 {
 		ttl = leaseTTL
 	}
+	// The process is recorded so that the next run on this machine can take
+	// the lock over at once if this one dies (SIGKILL, crash, reboot of a
+	// CI runner's container keeps the lease otherwise).
+	proc, _ := state.CurrentProcess()
 	for {
-		lease, err := locker.Lock(ctx, env, state.LockInfo{Operation: op, Version: version}, ttl)
+		lease, err := locker.Lock(ctx, env, state.LockInfo{Operation: op, Version: version, Process: proc}, ttl)
 		if err == nil {
 			if prev := lease.TookOver(); prev != nil {
-				fmt.Fprintf(a.err, "Took over the expired lock %s of %s (%s).\n", prev.ID, prev.Who, prev.Operation)
+				if lease.HolderGone() {
+					fmt.Fprintf(a.err, "Took over the lock %s of %s (%s): its holder, %s, is gone.\n", prev.ID, prev.Who, prev.Operation, prev.Process)
+				} else {
+					fmt.Fprintf(a.err, "Took over the expired lock %s of %s (%s).\n", prev.ID, prev.Who, prev.Operation)
+				}
 			}
 			lctx, cancel := context.WithCancelCause(ctx)
 			stop := lease.KeepAlive(context.WithoutCancel(ctx))
@@ -91,8 +103,9 @@ func (a *app) lockEnv(ctx context.Context, blob state.Blob, env, op string, time
 			return lctx, release, nil
 		}
 		if !errors.Is(err, state.ErrLocked) || time.Now().Add(delay).After(deadline) {
-			if errors.Is(err, state.ErrLocked) {
-				return nil, nil, withHint(err, "acco lock status %s shows the holder; wait with --lock-timeout 10m, or break an expired lock with acco lock break %s ID", env, env)
+			var held *state.LockError
+			if errors.As(err, &held) {
+				return nil, nil, withHint(err, "%s", lockedHint(env, held.Holder, time.Now()))
 			}
 			return nil, nil, fmt.Errorf("locking %s: %w", env, err)
 		}
@@ -103,6 +116,30 @@ func (a *app) lockEnv(ctx context.Context, blob state.Blob, env, op string, time
 		}
 		delay = min(delay*2, 16*time.Second)
 	}
+}
+
+// lockedHint says what will work when env's lock is held by holder: wait
+// for the lease with a --lock-timeout long enough, or break it.
+func lockedHint(env string, holder state.LockInfo, now time.Time) string {
+	if holder.Expires.IsZero() {
+		return fmt.Sprintf("the lock is an operator hold that never expires: ask %s, who can release it with: acco lock break %s %s --force", holder.Who, env, holder.ID)
+	}
+	wait := max(holder.Expires.Sub(now), 0) + 30*time.Second
+	wait = wait.Round(time.Minute)
+	if wait < time.Minute {
+		wait = time.Minute
+	}
+	where := ""
+	if holder.Process != nil {
+		where = fmt.Sprintf(" (%s, still running or on another machine)", holder.Process)
+	}
+	return fmt.Sprintf("the holder%s renews its lease while it runs; if it died the lease expires at %s. Wait for it with: --lock-timeout %s. If you are sure the holder is gone: acco lock break %s %s --force",
+		where, holder.Expires.UTC().Format(time.RFC3339), fmtDuration(wait), env, holder.ID)
+}
+
+// fmtDuration prints a whole number of minutes as 3m rather than 3m0s.
+func fmtDuration(d time.Duration) string {
+	return strings.TrimSuffix(d.String(), "0s")
 }
 
 // leaseLostError is the error of a run whose lease of env's lock was lost:
@@ -141,7 +178,7 @@ type planRun struct {
 
 // startRun loads env, opens its state, takes its lock and connects to its
 // cloud.
-func (a *app) startRun(ctx context.Context, name, op string, lockTimeout time.Duration) (*planRun, error) {
+func (a *app) startRun(ctx context.Context, name, op string, lockTimeout time.Duration, storeOpts ...state.StoreOption) (*planRun, error) {
 	env, blob, err := a.envAndState(ctx, name)
 	if err != nil {
 		return nil, err
@@ -155,7 +192,20 @@ func (a *app) startRun(ctx context.Context, name, op string, lockTimeout time.Du
 		release()
 		return nil, err
 	}
-	return &planRun{env: env, blob: blob, store: state.NewStore(blob), clients: clients, ctx: lctx, release: release}, nil
+	store := state.NewStore(blob, storeOpts...)
+	if op != "plan" {
+		// An older state accepted with --allow-rollback is written back
+		// above the newest serial, so that the next run accepts it.
+		rebased, err := store.Rebase(lctx, name)
+		if err != nil {
+			release()
+			return nil, fmt.Errorf("accepting the older state of %s: %w", name, err)
+		}
+		if rebased {
+			fmt.Fprintf(a.err, "Accepted the older state of %s (--allow-rollback): it is now the newest.\n", name)
+		}
+	}
+	return &planRun{env: env, blob: blob, store: store, clients: clients, ctx: lctx, release: release}, nil
 }
 
 // makePlan observes the cloud and plans.
@@ -165,7 +215,7 @@ func (r *planRun) makePlan(opts provision.PlanOptions) (*provision.Plan, error) 
 	case errors.Is(err, state.ErrNotFound):
 		st = nil
 	case err != nil:
-		return nil, fmt.Errorf("reading the state of %s: %w", r.env.Name, err)
+		return nil, rollbackHint(fmt.Errorf("reading the state of %s: %w", r.env.Name, err))
 	}
 	var keys map[string]string
 	if !opts.Destroy {
@@ -178,6 +228,42 @@ func (r *planRun) makePlan(opts provision.PlanOptions) (*provision.Plan, error) 
 		return nil, fmt.Errorf("reading what is live in %s: %w", r.env.Name, err)
 	}
 	return provision.PlanChanges(provision.Inputs{Env: r.env, PublicKeys: keys, State: st, Observed: obs}, opts)
+}
+
+// rollbackFlags are the flags of plan, apply and destroy that accept what
+// acco refuses by default: an older state, and resetting the passwords of
+// database users it does not know.
+type rollbackFlags struct {
+	allowRollback     bool
+	resetUnknownUsers bool
+}
+
+func (f *rollbackFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.BoolVar(&f.allowRollback, "allow-rollback", false, "accept a state older than the environment's history (a deliberate rollback); it is written at a serial above the newest")
+	fl.BoolVar(&f.resetUnknownUsers, "reset-unknown-users", false, "adopt the database users found in the cluster and not in state by resetting their passwords (services using them break until acco configure)")
+}
+
+// storeOptions are the state store's options for these flags.
+func (f *rollbackFlags) storeOptions() []state.StoreOption {
+	if f.allowRollback {
+		return []state.StoreOption{state.AllowRollback()}
+	}
+	return nil
+}
+
+// rollbackHint adds to a refused rollback (whose message names the command
+// that restores the newest state) how to accept the older one instead.
+func rollbackHint(err error) error {
+	var rb *state.RollbackError
+	if !errors.As(err, &rb) {
+		return err
+	}
+	restore := "restore the newest version of " + state.StateKey(rb.Env) + " from the bucket's history"
+	if rb.Restore != "" {
+		restore = "restore the newest (the command above)"
+	}
+	return withHint(err, "nothing was changed: %s, then run the command again; or, if the older state is deliberate, rerun with --allow-rollback", restore)
 }
 
 // savedPlan is the file `acco plan --out` writes.

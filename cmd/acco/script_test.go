@@ -31,6 +31,7 @@ func TestMain(m *testing.M) {
 		"pgsql":      func() { os.Exit(pgsql()) },
 		"hostrun":    func() { os.Exit(hostrun()) },
 		"jsonstream": func() { os.Exit(jsonstream()) },
+		"stateput":   func() { os.Exit(stateput()) },
 	})
 }
 
@@ -163,6 +164,12 @@ func TestScripts(t *testing.T) {
 					e.T().Fatal("--json output without format_version:\n" + string(data))
 				}
 			})
+			// Rounds of killapply.txtar (scripts/soak-kill.sh asks for 30).
+			rounds := os.Getenv("ACCO_SOAK_ITERATIONS")
+			if rounds == "" {
+				rounds = "5"
+			}
+			e.Setenv("ACCO_SOAK_ITERATIONS", rounds)
 			// Scripts that start a local cloud in $WORK/cloud leave none behind.
 			e.Defer(func() { _, _ = localcloud.Down(context.Background(), filepath.Join(e.WorkDir, "cloud")) })
 			return nil

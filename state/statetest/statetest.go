@@ -614,6 +614,40 @@ func runStore(t *testing.T, newBlob func(t *testing.T) state.Blob, faults FaultI
 		}
 	})
 
+	t.Run("Rollback", func(t *testing.T) {
+		b := newBlob(t)
+		s := state.NewStore(b)
+		st, etag := seed(t, s)
+		old, _, err := b.Get(ctx, state.StateKey(env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if etag, err = s.Write(ctx, env, st, etag); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// An older state put back by hand (a restored version).
+		if _, err := b.Put(ctx, state.StateKey(env), old, ""); err != nil {
+			t.Fatal(err)
+		}
+		var rb *state.RollbackError
+		if _, _, err := state.NewStore(b).Read(ctx, env); !errors.As(err, &rb) || rb.Serial != 1 || rb.MarkSerial != 3 {
+			t.Fatalf("Read of serial 1 after serial 3: got %v, want a RollbackError", err)
+		}
+		if rb.Restore != "" && rb.Newest() == nil {
+			t.Errorf("a restore command %q without a newest version", rb.Restore)
+		}
+		allow := state.NewStore(b, state.AllowRollback())
+		if ok, err := allow.Rebase(ctx, env); !ok || err != nil {
+			t.Fatalf("Rebase = %v, %v", ok, err)
+		}
+		got, _, err := state.NewStore(b).Read(ctx, env)
+		if err != nil || got.Serial != 4 {
+			t.Fatalf("Read after the accepted rollback = %+v, %v; want serial 4, above the newest", got, err)
+		}
+	})
+
 	t.Run("RetriedWriteIsOurs", func(t *testing.T) {
 		if faults == nil {
 			t.Skip("no fault injector")
