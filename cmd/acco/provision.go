@@ -24,7 +24,11 @@ const leaseTTL = 2 * time.Minute
 // clouds.yaml entry the YAML names (or OS_* variables), the OVH API with the
 // account's keys. Both retry transient failures.
 func (a *app) cloudClients(ctx context.Context, env *spec.Environment) (provision.Clients, error) {
-	hc := httpretry.Client(nil)
+	deadlines, err := a.httpDeadlines()
+	if err != nil {
+		return provision.Clients{}, err
+	}
+	hc := httpretry.ClientWith(deadlines)
 	osc, err := openstack.Connect(ctx, openstack.Config{Cloud: env.Cloud, Region: env.Region, Project: env.Project, Lookup: a.lookupEnv, HTTPClient: hc})
 	if err != nil {
 		return provision.Clients{}, withHint(err, "check the clouds.yaml entry %q (or the OS_* variables) for environment %s", env.Cloud, env.Name)
