@@ -143,12 +143,18 @@ type planRun struct {
 	release func()
 }
 
-// startRun loads env, opens its state, takes its lock and connects to its
+// startRun loads env, opens its state, runs the checks of the command's
+// input (before any lock is taken), takes its lock and connects to its
 // cloud.
-func (a *app) startRun(ctx context.Context, name, op string, lockTimeout time.Duration) (*planRun, error) {
+func (a *app) startRun(ctx context.Context, name, op string, lockTimeout time.Duration, checks ...func(context.Context, *spec.Environment, state.Blob) error) (*planRun, error) {
 	env, blob, err := a.envAndState(ctx, name)
 	if err != nil {
 		return nil, err
+	}
+	for _, check := range checks {
+		if err := check(ctx, env, blob); err != nil {
+			return nil, err
+		}
 	}
 	lctx, release, err := a.lockEnv(ctx, blob, name, op, lockTimeout)
 	if err != nil {

@@ -130,6 +130,8 @@ func TestScripts(t *testing.T) {
 			e.Setenv("AWS_SECRET_ACCESS_KEY", "acco-test-secret")
 			e.Setenv("AWS_REGION", "gra")
 			e.Setenv("HOME", e.WorkDir)
+			e.Setenv("ESC", "\x1b")
+			e.Setenv("NL", "two\nlines")
 			// Scripts that start a local cloud in $WORK/cloud leave none behind.
 			e.Defer(func() { _, _ = localcloud.Down(context.Background(), filepath.Join(e.WorkDir, "cloud")) })
 			return nil
