@@ -260,8 +260,17 @@ func (b *S3Blob) objectError(err error) error {
 	case isNotFound(code, status):
 		return ErrNotFound
 	}
+	var exhausted *retry.MaxAttemptsError
+	if errors.As(err, &exhausted) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
 	return err
 }
+
+// ErrUnavailable is wrapped by an S3Blob error when every attempt of a
+// call failed for a passing reason (5xx, 429, broken or timed-out
+// connections): the same call may well succeed a little later.
+var ErrUnavailable = errors.New("state store unavailable")
 
 // Get implements Blob.
 func (b *S3Blob) Get(ctx context.Context, key string) ([]byte, string, error) {
