@@ -104,6 +104,11 @@ func (a *app) finish(err error) int {
 	if errors.As(err, &h) {
 		hint = printableLines(h.Hint())
 	}
+	if hint == "" && timedOut(context.Background(), err) && !errors.Is(err, context.Canceled) {
+		if d, derr := a.httpDeadlines(); derr == nil {
+			hint = timeoutHint(d)
+		}
+	}
 	fmt.Fprintf(a.err, "Error: %s\n", msg)
 	if hint != "" {
 		fmt.Fprintf(a.err, "Hint: %s\n", hint)

@@ -31,6 +31,9 @@ func (a *app) cloudClients(ctx context.Context, env *spec.Environment) (provisio
 	hc := httpretry.ClientWith(deadlines)
 	osc, err := openstack.Connect(ctx, openstack.Config{Cloud: env.Cloud, Region: env.Region, Project: env.Project, Lookup: a.lookupEnv, HTTPClient: hc})
 	if err != nil {
+		if timedOut(ctx, err) {
+			return provision.Clients{}, withHint(err, "%s", timeoutHint(deadlines))
+		}
 		return provision.Clients{}, withHint(err, "check the clouds.yaml entry %q (or the OS_* variables) for environment %s", env.Cloud, env.Name)
 	}
 	db, err := ovhdb.New(ovhdb.Config{Project: env.Project, Lookup: a.lookupEnv, HTTPClient: hc})
