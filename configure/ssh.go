@@ -107,8 +107,13 @@ type SSHConnector struct {
 	// failures (cloud-init still installing the key) and a console without
 	// keys yet. A host key mismatch is never retried. 0 means one attempt.
 	Retry time.Duration
-	// Timeout bounds one TCP connect and handshake (10s when 0).
+	// Timeout bounds one TCP connect and handshake (10s when 0), and the
+	// answer to each keepalive probe of an open connection.
 	Timeout time.Duration
+	// CommandTimeout bounds each command run on a host (30m when 0): a
+	// step that waits longer (an apt or npm install that hangs) fails
+	// instead of holding the run and its lock.
+	CommandTimeout time.Duration
 	// Secrets are masked in command errors.
 	Secrets []string
 }
@@ -208,7 +213,62 @@ func (c *SSHConnector) connectOnce(ctx context.Context, h Host) (*sshRunner, err
 			return nil, fmt.Errorf("pinning the host keys of %s: %w", h.Name, err)
 		}
 	}
-	return &sshRunner{client: client, sudo: h.User != "root", masker: NewMasker(c.Secrets)}, nil
+	cmdTimeout := c.CommandTimeout
+	if cmdTimeout <= 0 {
+		cmdTimeout = defaultCommandTimeout
+	}
+	r := &sshRunner{client: client, sudo: h.User != "root", masker: NewMasker(c.Secrets), cmdTimeout: cmdTimeout}
+	go keepAlive(client, timeout)
+	return r, nil
+}
+
+// ctxErr is ctx's error, with its cause when that says more (a command
+// deadline): errors.Is still finds context.Canceled or DeadlineExceeded.
+func ctxErr(ctx context.Context) error {
+	err, cause := ctx.Err(), context.Cause(ctx)
+	if cause == nil || cause == err {
+		return err
+	}
+	return fmt.Errorf("%w: %w", err, cause)
+}
+
+// defaultCommandTimeout bounds one remote command unless the connector
+// says otherwise.
+const defaultCommandTimeout = 30 * time.Minute
+
+// keepAlive probes the connection every interval and closes it when a
+// probe goes unanswered for that long: a host that vanished (or a network
+// that drops packets silently) fails the commands waiting on it instead
+// of holding them forever. It returns once the connection is closed.
+func keepAlive(client *ssh.Client, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	closed := make(chan struct{})
+	go func() { _ = client.Wait(); close(closed) }()
+	for {
+		select {
+		case <-closed:
+			return
+		case <-t.C:
+		}
+		answered := make(chan error, 1)
+		go func() {
+			_, _, err := client.SendRequest("keepalive@openssh.com", true, nil)
+			answered <- err
+		}()
+		select {
+		case err := <-answered:
+			if err != nil {
+				_ = client.Close()
+				return
+			}
+		case <-closed:
+			return
+		case <-time.After(interval):
+			_ = client.Close()
+			return
+		}
+	}
 }
 
 // hostKeyAlgorithms asks the server for a key of a type we know, so a host
@@ -240,6 +300,8 @@ type sshRunner struct {
 	sudo     bool
 	masker   *Masker
 	sessions atomic.Int64
+	// cmdTimeout bounds each command (none when 0).
+	cmdTimeout time.Duration
 }
 
 // Sessions reports how many sessions (commands) the connection has opened.
@@ -251,8 +313,19 @@ func (r *sshRunner) Run(ctx context.Context, script string, stdin io.Reader) ([]
 	if r.masker.Contains(script) {
 		return nil, ErrSecretOnCommandLine
 	}
+	if r.cmdTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, r.cmdTimeout, fmt.Errorf("the command did not finish within %s", r.cmdTimeout))
+		defer cancel()
+	}
+	// Opening a session waits for the server's answer: not past ctx.
+	stop := context.AfterFunc(ctx, func() { _ = r.client.Close() })
 	s, err := r.client.NewSession()
+	stop()
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("opening an SSH session: %w", ctxErr(ctx))
+		}
 		return nil, fmt.Errorf("opening an SSH session: %w", err)
 	}
 	r.sessions.Add(1)
@@ -273,7 +346,7 @@ func (r *sshRunner) Run(ctx context.Context, script string, stdin io.Reader) ([]
 	case <-ctx.Done():
 		_ = s.Signal(ssh.SIGKILL)
 		s.Close()
-		return nil, ctx.Err()
+		return nil, ctxErr(ctx)
 	}
 	if err != nil {
 		code := -1

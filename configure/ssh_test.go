@@ -403,3 +403,19 @@ func TestParseConsoleKeys(t *testing.T) {
 		})
 	}
 }
+
+// TestCommandDeadline: a command that outlives the connector's
+// CommandTimeout fails with an error that says so.
+func TestCommandDeadline(t *testing.T) {
+	tg := startSSHD(t)
+	keys := &memKeys{keys: map[string][]string{"app": {authorized(tg.HostKey)}}}
+	r, err := (&SSHConnector{Signer: tg.Signer, Keys: keys, CommandTimeout: 300 * time.Millisecond}).Connect(t.Context(), tg.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	_, err = r.Run(t.Context(), "sleep 60", nil)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "did not finish within 300ms") {
+		t.Fatalf("Run(sleep 60) = %v, want the command deadline", err)
+	}
+}

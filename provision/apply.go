@@ -177,7 +177,7 @@ func Apply(ctx context.Context, cl Clients, store *state.Store, plan *Plan, opts
 	// Sealed values are bound to the environment and the state's lineage.
 	opts.Sealer = opts.Sealer.For(plan.Env, st.Lineage)
 	a := &applier{cl: cl, env: plan.Env, opts: opts, plan: plan, results: map[string]*Result{},
-		rec: &recorder{store: store, env: plan.Env, st: st, etag: etag, status: map[string]string{}}}
+		rec: &recorder{store: store, env: plan.Env, st: st, etag: etag, status: map[string]string{}, attempts: opts.attempts(), retryDelay: opts.retryDelay()}}
 	if opts.Sealer == nil {
 		for _, c := range plan.Changes {
 			if c.Kind == spec.KindDatabaseUser && (c.Action == Create || c.Action == Update || c.Action == Replace) {
@@ -534,6 +534,10 @@ type recorder struct {
 	st     *state.State
 	etag   string
 	status map[string]string
+	// attempts and retryDelay are ApplyOptions' retry policy, for writes
+	// that failed for a passing reason.
+	attempts   int
+	retryDelay time.Duration
 }
 
 // update changes the state with fn, clears addr's pending intent, and
@@ -550,6 +554,20 @@ func (r *recorder) update(ctx context.Context, addr string, fn func(st *state.St
 
 func (r *recorder) write(ctx context.Context) error {
 	etag, err := r.store.Write(context.WithoutCancel(ctx), r.env, r.st, r.etag)
+	// A store that failed every attempt of a write for a passing reason
+	// (state.ErrUnavailable) gets as many more tries, with the same
+	// waits, as a cloud operation that failed so: state I/O is as patient
+	// as cloud I/O. The write is the same document: one that landed
+	// unseen is recognised by the store.
+	for attempt := 1; errors.Is(err, state.ErrUnavailable) && attempt < r.attempts && ctx.Err() == nil; attempt++ {
+		t := time.NewTimer(time.Duration(attempt) * r.retryDelay)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+		etag, err = r.store.Write(context.WithoutCancel(ctx), r.env, r.st, r.etag)
+	}
 	if err != nil {
 		return fmt.Errorf("writing the state of %s: %w", r.env, err)
 	}

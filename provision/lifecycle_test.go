@@ -150,7 +150,7 @@ func TestLifecycleUnderFaults(t *testing.T) {
 	}
 }
 
-func runLifecycle(t *testing.T, h *harness) {
+func runLifecycle(t testing.TB, h *harness) {
 	// From nothing.
 	p := h.plan(provision.PlanOptions{})
 	wantCreate := h.env.Addresses()
@@ -277,7 +277,7 @@ func runLifecycle(t *testing.T, h *harness) {
 }
 
 // assertEmpty checks that the project holds nothing acco made.
-func assertEmpty(t *testing.T, h *harness) {
+func assertEmpty(t testing.TB, h *harness) {
 	t.Helper()
 	obs, err := provision.Observe(t.Context(), h.cl, lctest.Env)
 	if err != nil {

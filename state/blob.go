@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Blob is a tiny object store with conditional writes. Keys are
@@ -158,8 +159,9 @@ func checkKey(key string) error {
 // For s3, endpoint, region and path_style are optional (the AWS defaults
 // apply), and credentials come from the usual AWS sources (the
 // AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY variables, shared files). An
-// http endpoint is refused unless PlainHTTPAllowed its host.
-func OpenBlob(ctx context.Context, rawURL string) (Blob, error) {
+// http endpoint is refused unless PlainHTTPAllowed its host. Options
+// adjust an s3 store (see WithResponseHeaderTimeout).
+func OpenBlob(ctx context.Context, rawURL string, opts ...OpenOption) (Blob, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("state URL %q: %w", rawURL, err)
@@ -169,6 +171,9 @@ func OpenBlob(ctx context.Context, rawURL string) (Blob, error) {
 		cfg, err := parseS3URL(u)
 		if err != nil {
 			return nil, fmt.Errorf("state URL %q: %w", rawURL, err)
+		}
+		for _, o := range opts {
+			o(&cfg)
 		}
 		return NewS3Blob(ctx, cfg)
 	case "file":
@@ -180,6 +185,15 @@ func OpenBlob(ctx context.Context, rawURL string) (Blob, error) {
 	default:
 		return nil, fmt.Errorf("state URL %q: unsupported scheme: use s3://BUCKET?endpoint=URL&region=REGION or file:///ABSOLUTE/DIR", rawURL)
 	}
+}
+
+// OpenOption adjusts the S3Config that OpenBlob builds.
+type OpenOption func(*S3Config)
+
+// WithResponseHeaderTimeout sets how long each S3 attempt waits for the
+// server's answer (S3Config.ResponseHeaderTimeout); 0 keeps the default.
+func WithResponseHeaderTimeout(d time.Duration) OpenOption {
+	return func(c *S3Config) { c.ResponseHeaderTimeout = d }
 }
 
 func parseS3URL(u *url.URL) (S3Config, error) {

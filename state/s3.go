@@ -11,9 +11,12 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
@@ -49,14 +52,78 @@ type S3Config struct {
 	ResponseHeaderTimeout time.Duration
 }
 
-// Deadlines of each HTTP attempt to S3 (the SDK retries a failed attempt
-// a few times), so that a server that stops answering cannot hold acco.
+// Deadlines of each HTTP attempt to S3 (the SDK retries a failed attempt,
+// see s3Retryer), so that a server that stops answering cannot hold acco.
+// They match those of the cloud APIs (provision/httpretry.DefaultDeadlines).
 const (
 	s3ConnectTimeout        = 10 * time.Second
 	s3TLSHandshakeTimeout   = 10 * time.Second
 	s3ResponseHeaderTimeout = 30 * time.Second
-	s3AttemptTimeout        = time.Minute
+	s3AttemptTimeout        = 2 * time.Minute
 )
+
+// The retry policy of S3 calls, the same as that of the cloud APIs
+// (provision/httpretry, which state may not import): 6 attempts in all,
+// a jittered exponential backoff from 500ms capped at 30s, Retry-After
+// honoured (capped at 30s), 429, 5xx but 501, and broken or timed-out
+// connections retried. No retry budget: a run under a burst of faults
+// keeps retrying each call rather than failing them all at once.
+const (
+	s3Attempts   = 6
+	s3MinBackoff = 500 * time.Millisecond
+	s3MaxBackoff = 30 * time.Second
+)
+
+// s3Retryer returns the SDK retryer that applies acco's retry policy.
+func s3Retryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = s3Attempts
+		o.MaxBackoff = s3MaxBackoff
+		o.Backoff = s3Backoff{}
+		o.RateLimiter = ratelimit.None
+		o.Retryables = append(o.Retryables, retry.RetryableHTTPStatusCode{Codes: map[int]struct{}{
+			http.StatusTooManyRequests: {}, http.StatusInternalServerError: {}, http.StatusBadGateway: {},
+			http.StatusServiceUnavailable: {}, http.StatusGatewayTimeout: {},
+		}})
+	})
+}
+
+// s3Backoff waits what the server's Retry-After says, else a jittered
+// exponential delay.
+type s3Backoff struct{}
+
+// BackoffDelay implements retry.BackoffDelayer.
+func (s3Backoff) BackoffDelay(attempt int, err error) (time.Duration, error) {
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) && re.Response != nil {
+		if d, ok := parseRetryAfter(re.Response.Header.Get("Retry-After"), time.Now()); ok {
+			return min(d, s3MaxBackoff), nil
+		}
+	}
+	d := s3MinBackoff << min(max(attempt-1, 0), 20)
+	if d <= 0 || d > s3MaxBackoff {
+		d = s3MaxBackoff
+	}
+	return d/2 + rand.N(d/2+1), nil
+}
+
+// parseRetryAfter parses a Retry-After value: delay seconds or an HTTP
+// date (relative to now).
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	if v == "" {
+		return 0, false
+	}
+	if s, err := strconv.Atoi(v); err == nil {
+		if s < 0 {
+			return 0, false
+		}
+		return time.Duration(s) * time.Second, true
+	}
+	if at, err := http.ParseTime(v); err == nil {
+		return max(at.Sub(now), 0), true
+	}
+	return 0, false
+}
 
 // s3HTTPClient is the SDK's HTTP client with a deadline on each step of an
 // attempt: connect, TLS handshake, response headers, and the whole
@@ -65,13 +132,14 @@ func s3HTTPClient(headerTimeout time.Duration) *awshttp.BuildableClient {
 	if headerTimeout <= 0 {
 		headerTimeout = s3ResponseHeaderTimeout
 	}
+	connect := min(s3ConnectTimeout, headerTimeout)
 	return awshttp.NewBuildableClient().
-		WithDialerOptions(func(d *net.Dialer) { d.Timeout = s3ConnectTimeout }).
+		WithDialerOptions(func(d *net.Dialer) { d.Timeout = connect }).
 		WithTransportOptions(func(tr *http.Transport) {
-			tr.TLSHandshakeTimeout = s3TLSHandshakeTimeout
+			tr.TLSHandshakeTimeout = min(s3TLSHandshakeTimeout, headerTimeout)
 			tr.ResponseHeaderTimeout = headerTimeout
 		}).
-		WithTimeout(max(s3AttemptTimeout, 2*headerTimeout))
+		WithTimeout(max(2*headerTimeout, min(s3AttemptTimeout, 4*headerTimeout)))
 }
 
 // S3Blob is a Blob over an S3 bucket, using the server's conditional
@@ -122,6 +190,7 @@ func NewS3Blob(ctx context.Context, cfg S3Config) (*S3Blob, error) {
 		// acco does not run with EC2 instance roles; asking the metadata
 		// service would only add a slow failure (OpenStack has one too).
 		config.WithEC2IMDSClientEnableState(imds.ClientDisabled),
+		config.WithRetryer(s3Retryer),
 	}
 	if cfg.HTTPClient == nil {
 		opts = append(opts, config.WithHTTPClient(s3HTTPClient(cfg.ResponseHeaderTimeout)))
@@ -191,8 +260,17 @@ func (b *S3Blob) objectError(err error) error {
 	case isNotFound(code, status):
 		return ErrNotFound
 	}
+	var exhausted *retry.MaxAttemptsError
+	if errors.As(err, &exhausted) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
 	return err
 }
+
+// ErrUnavailable is wrapped by an S3Blob error when every attempt of a
+// call failed for a passing reason (5xx, 429, broken or timed-out
+// connections): the same call may well succeed a little later.
+var ErrUnavailable = errors.New("state store unavailable")
 
 // Get implements Blob.
 func (b *S3Blob) Get(ctx context.Context, key string) ([]byte, string, error) {

@@ -600,3 +600,63 @@ func TestS3HungServerTimesOut(t *testing.T) {
 		t.Fatal("Get from a hung server did not return")
 	}
 }
+
+// TestS3RetryPolicy: S3 calls get the cloud APIs' retry policy: six
+// attempts in all, 429 and 5xx retried (waiting what Retry-After says),
+// 501 and 4xx not, and an error wrapping ErrUnavailable once every
+// attempt failed.
+func TestS3RetryPolicy(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		failures    int // answers before the real one
+		status      int
+		wantCalls   int32
+		unavailable bool
+	}{
+		{name: "503 five times then ok", failures: 5, status: http.StatusServiceUnavailable, wantCalls: 6},
+		{name: "429 then ok", failures: 1, status: http.StatusTooManyRequests, wantCalls: 2},
+		{name: "500 six times", failures: 6, status: http.StatusInternalServerError, wantCalls: 6, unavailable: true},
+		{name: "501 not retried", failures: 6, status: http.StatusNotImplemented, wantCalls: 1},
+		{name: "403 not retried", failures: 6, status: http.StatusForbidden, wantCalls: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			backend := gofakes3.New(s3mem.New()).Server()
+			var calls atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/k") {
+					if n := calls.Add(1); int(n) <= tc.failures {
+						w.Header().Set("Retry-After", "0")
+						w.WriteHeader(tc.status)
+						return
+					}
+				}
+				backend.ServeHTTP(w, r)
+			}))
+			defer srv.Close()
+			b, err := state.NewS3Blob(t.Context(), state.S3Config{
+				Bucket: "acco-state", Region: testRegion, Endpoint: srv.URL, PathStyle: true, Credentials: testCredentials(),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b.EnsureBucket(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b.Put(t.Context(), "k", []byte("v"), state.IfNoneMatch); err != nil {
+				t.Fatal(err)
+			}
+			_, _, err = b.Get(t.Context(), "k")
+			if got := calls.Load(); got != tc.wantCalls {
+				t.Errorf("%d attempts, want %d", got, tc.wantCalls)
+			}
+			switch {
+			case tc.unavailable && !errors.Is(err, state.ErrUnavailable):
+				t.Errorf("Get = %v, want ErrUnavailable", err)
+			case !tc.unavailable && tc.wantCalls > 1 && err != nil:
+				t.Errorf("Get = %v, want success", err)
+			case tc.wantCalls == 1 && (err == nil || errors.Is(err, state.ErrUnavailable)):
+				t.Errorf("Get = %v, want a plain error", err)
+			}
+		})
+	}
+}

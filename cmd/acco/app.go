@@ -66,8 +66,9 @@ Exit codes: 0 success, 1 error, 2 changes or drift present (with
 		SilenceErrors:     true,
 		SilenceUsage:      true,
 		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
-		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			a.warnCredentialsFile()
+			return checkDurations(cmd)
 		},
 	}
 	dir := a.getenv("ACCO_ENVIRONMENTS")

@@ -99,7 +99,7 @@ func (a *app) runApply(ctx context.Context, envName, planFile string, destroy bo
 	if !f.autoApprove && !isTerminal(a.in) {
 		return withHint(errors.New("refusing to ask for confirmation: stdin is not a terminal"), "pass --auto-approve to %s without asking", op)
 	}
-	r, err := a.startRun(ctx, envName, op, f.lockTimeout, f.rollback.storeOptions()...)
+	r, err := a.startRun(ctx, envName, op, f.lockTimeout, f.rollback.storeOptions())
 	if err != nil {
 		return err
 	}

@@ -92,14 +92,21 @@ func (a *app) finish(err error) int {
 	if errors.As(err, &coded) && coded.reported {
 		return code
 	}
-	msg := err.Error()
+	// Errors quote what others stored (a lock's holder and reason) and
+	// what the servers said: no escape sequence reaches the terminal.
+	msg := printableLines(err.Error())
 	if errors.Is(err, context.Canceled) {
 		msg = "interrupted: " + msg
 	}
 	var hint string
 	var h interface{ Hint() string } // hinted here, flows.HintError from the flows
 	if errors.As(err, &h) {
-		hint = h.Hint()
+		hint = printableLines(h.Hint())
+	}
+	if hint == "" && timedOut(context.Background(), err) && !errors.Is(err, context.Canceled) {
+		if d, derr := a.httpDeadlines(); derr == nil {
+			hint = timeoutHint(d)
+		}
 	}
 	fmt.Fprintf(a.err, "Error: %s\n", msg)
 	if hint != "" {

@@ -84,6 +84,9 @@ expires by itself after that long.`,
 			if ttl < 0 {
 				return fmt.Errorf("--ttl %s is negative: give a duration such as 30m or 2h", ttl)
 			}
+			if err := checkOperatorText("--reason", reason); err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			_, blob, err := a.envAndState(ctx, args[0])
 			if err != nil {
@@ -107,7 +110,7 @@ expires by itself after that long.`,
 			if !info.Expires.IsZero() {
 				until = "until " + info.Expires.Local().Format(time.RFC3339)
 			}
-			fmt.Fprintf(a.err, "%s is held by %s %s (%s).\nRelease it with: acco lock break %s %s --force\n", args[0], info.Who, until, reason, args[0], info.ID)
+			fmt.Fprintf(a.err, "%s is held by %s %s (%s).\nRelease it with: acco lock break %s %s --force\n", args[0], printable(info.Who), until, reason, args[0], info.ID)
 			return nil
 		},
 	}
@@ -155,7 +158,7 @@ renewal.`,
 				a.human().printf("%s: lock %s was already gone\n", args[0], args[1])
 				return nil
 			}
-			a.human().printf("%s: broke lock %s held by %s (%s)\n", args[0], info.ID, info.Who, info.Operation)
+			a.human().printf("%s: broke lock %s held by %s (%s)\n", args[0], printable(info.ID), printable(info.Who), printable(info.Operation))
 			return nil
 		},
 	}
@@ -168,11 +171,13 @@ func expired(info *state.LockInfo, now time.Time) bool {
 	return !info.Expires.IsZero() && now.After(info.Expires)
 }
 
-// describeLock renders a lock holder for people.
+// describeLock renders a lock holder for people. Every field was written
+// by another acco (or by hand in the bucket): control characters in it
+// are shown escaped, never sent to the terminal.
 func describeLock(info *state.LockInfo, now time.Time) string {
-	s := fmt.Sprintf("  id:        %s\n  holder:    %s\n  operation: %s\n", info.ID, info.Who, info.Operation)
+	s := fmt.Sprintf("  id:        %s\n  holder:    %s\n  operation: %s\n", printable(info.ID), printable(info.Who), printable(info.Operation))
 	if info.Reason != "" {
-		s += fmt.Sprintf("  reason:    %s\n", info.Reason)
+		s += fmt.Sprintf("  reason:    %s\n", printable(info.Reason))
 	}
 	s += fmt.Sprintf("  since:     %s (%s ago)\n", info.Created.Local().Format(time.RFC3339), now.Sub(info.Created).Round(time.Second))
 	switch {
@@ -187,7 +192,7 @@ func describeLock(info *state.LockInfo, now time.Time) string {
 		s += fmt.Sprintf("  process:   %s (a run on that machine takes the lock over once it is gone)\n", info.Process)
 	}
 	if info.Version != "" {
-		s += fmt.Sprintf("  acco:      %s\n", info.Version)
+		s += fmt.Sprintf("  acco:      %s\n", printable(info.Version))
 	}
 	return s
 }

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/accoreboot/acco/internal/spec"
 	"github.com/accoreboot/acco/provision"
+	"github.com/accoreboot/acco/state"
 )
 
 // planFlags are the flags of acco plan.
@@ -44,7 +47,10 @@ Exit codes: 0 success (with --detailed-exitcode: no changes), 1 error,
   acco plan test --json | jq '.summary'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := a.startRun(cmd.Context(), args[0], "plan", f.lockTimeout, f.rollback.storeOptions()...)
+			checkAddrs := func(ctx context.Context, env *spec.Environment, blob state.Blob) error {
+				return checkAddresses(ctx, env, blob, map[string][]string{"--target": f.targets, "--replace": f.replace})
+			}
+			r, err := a.startRun(cmd.Context(), args[0], "plan", f.lockTimeout, f.rollback.storeOptions(), checkAddrs)
 			if err != nil {
 				return err
 			}

@@ -28,9 +28,16 @@ const leaseTTL = time.Minute
 // clouds.yaml entry the YAML names (or OS_* variables), the OVH API with the
 // account's keys. Both retry transient failures.
 func (a *app) cloudClients(ctx context.Context, env *spec.Environment) (provision.Clients, error) {
-	hc := httpretry.Client(nil)
+	deadlines, err := a.httpDeadlines()
+	if err != nil {
+		return provision.Clients{}, err
+	}
+	hc := httpretry.ClientWith(deadlines)
 	osc, err := openstack.Connect(ctx, openstack.Config{Cloud: env.Cloud, Region: env.Region, Project: env.Project, Lookup: a.lookupEnv, HTTPClient: hc})
 	if err != nil {
+		if timedOut(ctx, err) {
+			return provision.Clients{}, withHint(err, "%s", timeoutHint(deadlines))
+		}
 		return provision.Clients{}, withHint(err, "check the clouds.yaml entry %q (or the OS_* variables) for environment %s", env.Cloud, env.Name)
 	}
 	db, err := ovhdb.New(ovhdb.Config{Project: env.Project, Lookup: a.lookupEnv, HTTPClient: hc})
@@ -176,12 +183,18 @@ type planRun struct {
 	release func()
 }
 
-// startRun loads env, opens its state, takes its lock and connects to its
+// startRun loads env, opens its state, runs the checks of the command's
+// input (before any lock is taken), takes its lock and connects to its
 // cloud.
-func (a *app) startRun(ctx context.Context, name, op string, lockTimeout time.Duration, storeOpts ...state.StoreOption) (*planRun, error) {
+func (a *app) startRun(ctx context.Context, name, op string, lockTimeout time.Duration, storeOpts []state.StoreOption, checks ...func(context.Context, *spec.Environment, state.Blob) error) (*planRun, error) {
 	env, blob, err := a.envAndState(ctx, name)
 	if err != nil {
 		return nil, err
+	}
+	for _, check := range checks {
+		if err := check(ctx, env, blob); err != nil {
+			return nil, err
+		}
 	}
 	lctx, release, err := a.lockEnv(ctx, blob, name, op, lockTimeout)
 	if err != nil {

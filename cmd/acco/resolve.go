@@ -58,7 +58,11 @@ func (a *app) openState(ctx context.Context, env *spec.Environment) (state.Blob,
 	if err != nil {
 		return nil, "", err
 	}
-	blob, err := state.OpenBlob(ctx, loc)
+	opts, err := a.stateOptions()
+	if err != nil {
+		return nil, "", err
+	}
+	blob, err := state.OpenBlob(ctx, loc, opts...)
 	if err != nil {
 		return nil, "", fmt.Errorf("open state at %s (from %s): %w", redactURL(loc), source, err)
 	}

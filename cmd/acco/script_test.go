@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -102,6 +103,32 @@ func ignoreConditions(h http.Handler) http.Handler {
 // starts in a directory holding a copy of the shipped environments, and has
 // an S3 server of its own (gofakes3 over HTTP on loopback) in $S3_ENDPOINT,
 // and one that ignores conditional writes in $S3_NOCOND_ENDPOINT.
+// blackHole listens on a loopback port, accepts every connection and never
+// answers: the server that hangs a client without deadlines. Closing the
+// listener closes the connections it holds.
+func blackHole() (net.Listener, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				_ = c.Close()
+			}
+		}()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	return l, nil
+}
+
 func TestScripts(t *testing.T) {
 	envDir, err := filepath.Abs("../../environments")
 	if err != nil {
@@ -152,6 +179,12 @@ func TestScripts(t *testing.T) {
 			nocond := httptest.NewServer(ignoreConditions(gofakes3.New(s3mem.New()).Server()))
 			e.Defer(nocond.Close)
 			e.Setenv("S3_NOCOND_ENDPOINT", nocond.URL)
+			hole, err := blackHole()
+			if err != nil {
+				return err
+			}
+			e.Defer(func() { _ = hole.Close() })
+			e.Setenv("BLACKHOLE", "http://"+hole.Addr().String())
 			e.Setenv("AWS_ACCESS_KEY_ID", "acco-test")
 			e.Setenv("AWS_SECRET_ACCESS_KEY", "acco-test-secret")
 			e.Setenv("AWS_REGION", "gra")
@@ -170,6 +203,8 @@ func TestScripts(t *testing.T) {
 				rounds = "5"
 			}
 			e.Setenv("ACCO_SOAK_ITERATIONS", rounds)
+			e.Setenv("ESC", "\x1b")
+			e.Setenv("NL", "two\nlines")
 			// Scripts that start a local cloud in $WORK/cloud leave none behind.
 			e.Defer(func() { _, _ = localcloud.Down(context.Background(), filepath.Join(e.WorkDir, "cloud")) })
 			return nil

@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -45,6 +46,61 @@ type Transport struct {
 	SafePOST func(req *http.Request) bool
 	// OnRetry, if set, is told about each retry (for logs).
 	OnRetry func(req *http.Request, attempt int, reason string, wait time.Duration)
+	// AttemptTimeout bounds each attempt, from sending the request to
+	// the end of reading the answer's body; 0 means no bound beyond the
+	// request's context and Base's own deadlines.
+	AttemptTimeout time.Duration
+}
+
+// Deadlines are the per-attempt deadlines of every HTTP call acco makes
+// to a cloud API: a server that accepts a connection and never answers
+// costs at most Attempts × (Header + backoff), never forever.
+type Deadlines struct {
+	// Connect bounds the TCP connection and, separately, the TLS handshake.
+	Connect time.Duration
+	// Header bounds the wait for the answer's headers once the request
+	// is sent.
+	Header time.Duration
+	// Attempt bounds a whole attempt, body included.
+	Attempt time.Duration
+}
+
+// DefaultDeadlines are the deadlines of a call to OpenStack, OVH or S3.
+var DefaultDeadlines = Deadlines{Connect: 10 * time.Second, Header: 30 * time.Second, Attempt: 2 * time.Minute}
+
+// DefaultAttempts is how many times a request is tried before its failure
+// is returned (the first try included).
+const DefaultAttempts = 6
+
+// WithHeader returns d with the response-header deadline set to h (when h
+// is positive); the connect deadline is kept no longer than h and the
+// attempt deadline no shorter than 2h. Tests and impatient operators
+// shorten every deadline at once this way.
+func (d Deadlines) WithHeader(h time.Duration) Deadlines {
+	if h <= 0 {
+		return d
+	}
+	d.Header = h
+	d.Connect = min(d.Connect, h)
+	d.Attempt = max(2*h, min(d.Attempt, 4*h))
+	return d
+}
+
+// BaseTransport returns an http.Transport (proxies from the environment,
+// HTTP/2) with d's connect, TLS handshake and response-header deadlines.
+func BaseTransport(d Deadlines) *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	dialer := &net.Dialer{Timeout: d.Connect, KeepAlive: 30 * time.Second}
+	tr.DialContext = dialer.DialContext
+	tr.TLSHandshakeTimeout = d.Connect
+	tr.ResponseHeaderTimeout = d.Header
+	return tr
+}
+
+// ClientWith returns an *http.Client that retries with the default policy
+// over a transport with d's deadlines, each attempt bounded by d.Attempt.
+func ClientWith(d Deadlines) *http.Client {
+	return &http.Client{Transport: &Transport{Base: BaseTransport(d), AttemptTimeout: d.Attempt}}
 }
 
 // New returns a Transport over base with the default policy.
@@ -68,7 +124,7 @@ func (t *Transport) attempts() int {
 	if t.MaxAttempts > 0 {
 		return t.MaxAttempts
 	}
-	return 6
+	return DefaultAttempts
 }
 
 func (t *Transport) minDelay() time.Duration {
@@ -125,9 +181,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			r.Body = b
 		}
-		resp, err := t.base().RoundTrip(r)
+		resp, err := t.attempt(r)
 		reason, wait, retry := t.classify(req, resp, err, attempt)
 		if !retry || attempt >= t.attempts() || ctx.Err() != nil {
+			if err != nil && ctx.Err() == nil && Transient(err) && attempt > 1 {
+				err = fmt.Errorf("%w (after %d attempts)", err, attempt)
+			}
 			return resp, err
 		}
 		if resp != nil {
@@ -143,6 +202,51 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
+// attempt sends r once, within AttemptTimeout when set: the deadline
+// covers reading the body too, and is released when the body is closed.
+func (t *Transport) attempt(r *http.Request) (*http.Response, error) {
+	if t.AttemptTimeout <= 0 {
+		return t.base().RoundTrip(r)
+	}
+	ctx, cancel := context.WithTimeoutCause(r.Context(), t.AttemptTimeout,
+		fmt.Errorf("%w: no complete answer from %s within %s", errAttemptTimeout, r.URL.Host, t.AttemptTimeout))
+	resp, err := t.base().RoundTrip(r.WithContext(ctx))
+	if err != nil {
+		if ctx.Err() != nil && r.Context().Err() == nil {
+			err = context.Cause(ctx)
+		}
+		cancel()
+		return nil, err
+	}
+	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// errAttemptTimeout is the cause of an attempt that ran out of time.
+var errAttemptTimeout = attemptTimeout{}
+
+type attemptTimeout struct{}
+
+func (attemptTimeout) Error() string { return "attempt timed out" }
+
+// Timeout marks the error as a net.Error timeout, so it is transient.
+func (attemptTimeout) Timeout() bool { return true }
+
+// Temporary implements net.Error.
+func (attemptTimeout) Temporary() bool { return true }
+
+// cancelBody releases an attempt's deadline when its body is closed.
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
+
 // classify says whether a result is worth retrying, why, and how long to
 // wait first.
 func (t *Transport) classify(req *http.Request, resp *http.Response, err error, attempt int) (reason string, wait time.Duration, retry bool) {
@@ -153,7 +257,10 @@ func (t *Transport) classify(req *http.Request, resp *http.Response, err error, 
 	idempotent := Idempotent(req.Method) || safePOST(req)
 	backoff := t.backoff(attempt)
 	if err != nil {
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		// The caller's context ended: stop. (An attempt's own deadline,
+		// such as net/http's response-header timeout, also matches
+		// context.DeadlineExceeded, and is worth another try.)
+		if req.Context().Err() != nil || errors.Is(err, context.Canceled) {
 			return "", 0, false
 		}
 		if NotSent(err) {

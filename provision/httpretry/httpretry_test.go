@@ -101,3 +101,83 @@ func TestParseRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+// TestDeadlines: a server that never sends its headers, or stops in the
+// middle of its body, costs each attempt its deadline and is retried; the
+// caller's cancellation stops at once.
+func TestDeadlines(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		if r.URL.Path == "/body" {
+			w.Header().Set("Content-Length", "100")
+			_, _ = w.Write([]byte("partial"))
+			w.(http.Flusher).Flush()
+		}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	d := Deadlines{Connect: time.Second, Header: 50 * time.Millisecond, Attempt: 100 * time.Millisecond}
+	noSleep := func(ctx context.Context, _ time.Duration) error { return ctx.Err() }
+	for _, tc := range []struct {
+		name, path string
+		cancel     bool
+		wantCalls  int32
+		wantErr    string
+	}{
+		{name: "no headers", path: "/headers", wantCalls: 3, wantErr: "timeout awaiting response headers (after 3 attempts)"},
+		{name: "body stalls", path: "/body", wantCalls: 1, wantErr: "no complete answer from"},
+		{name: "cancelled", path: "/headers", cancel: true, wantCalls: 1, wantErr: "context canceled"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls.Store(0)
+			tr := &Transport{Base: BaseTransport(d), AttemptTimeout: d.Attempt, MaxAttempts: 3, Sleep: noSleep}
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			if tc.cancel {
+				tr.Base = roundTripFunc(func(r *http.Request) (*http.Response, error) {
+					cancel()
+					return BaseTransport(d).RoundTrip(r)
+				})
+			}
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+tc.path, nil)
+			resp, err := (&http.Client{Transport: tr}).Do(req)
+			if err == nil {
+				// The stalled body fails when read.
+				_, err = io.ReadAll(resp.Body)
+				_ = resp.Body.Close()
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+			}
+			if got := calls.Load(); !tc.cancel && got != tc.wantCalls {
+				t.Errorf("%d attempts, want %d", got, tc.wantCalls)
+			}
+		})
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestWithHeader(t *testing.T) {
+	for _, tc := range []struct {
+		h    time.Duration
+		want Deadlines
+	}{
+		{0, DefaultDeadlines},
+		{-time.Second, DefaultDeadlines},
+		{200 * time.Millisecond, Deadlines{Connect: 200 * time.Millisecond, Header: 200 * time.Millisecond, Attempt: 800 * time.Millisecond}},
+		{5 * time.Minute, Deadlines{Connect: 10 * time.Second, Header: 5 * time.Minute, Attempt: 10 * time.Minute}},
+	} {
+		if got := DefaultDeadlines.WithHeader(tc.h); got != tc.want {
+			t.Errorf("WithHeader(%s) = %+v, want %+v", tc.h, got, tc.want)
+		}
+	}
+}

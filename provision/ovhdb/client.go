@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/ovh/go-ovh/ovh"
 
@@ -34,8 +36,18 @@ type Config struct {
 // go-ovh client is not (it writes its Timeout into its http.Client at every
 // call), so Client keeps a few of them and lends each to one call at a time.
 type Client struct {
-	pool    chan *ovh.Client
-	project string
+	pool     chan *pooled
+	project  string
+	endpoint string
+	// offset is the measured clock offset (local minus OVH), once known.
+	offsetMu sync.Mutex
+	offset   *time.Duration
+}
+
+// pooled is one go-ovh client and whether its clock offset is known.
+type pooled struct {
+	oc         *ovh.Client
+	clockKnown bool
 }
 
 // poolSize is how many calls to the OVH API run at once.
@@ -63,7 +75,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Project == "" {
 		return nil, errors.New("creating OVH API client: no project")
 	}
-	cl := &Client{pool: make(chan *ovh.Client, poolSize), project: cfg.Project}
+	cl := &Client{pool: make(chan *pooled, poolSize), project: cfg.Project, endpoint: endpoint}
 	for range poolSize {
 		var c *ovh.Client
 		var err error
@@ -79,7 +91,7 @@ func New(cfg Config) (*Client, error) {
 			hc := *cfg.HTTPClient // its own copy: go-ovh writes Timeout into it
 			c.Client = &hc
 		}
-		cl.pool <- c
+		cl.pool <- &pooled{oc: c}
 	}
 	return cl, nil
 }
@@ -92,21 +104,29 @@ func (c *Client) path(format string, args ...any) string {
 	return "/cloud/project/" + url.PathEscape(c.project) + "/database" + fmt.Sprintf(format, esc...)
 }
 
-// call runs one API call under the client's lock.
+// call runs one API call with one of the pooled go-ovh clients.
 func (c *Client) call(ctx context.Context, method, path string, body, out any) error {
-	var oc *ovh.Client
+	var p *pooled
 	select {
-	case oc = <-c.pool:
+	case p = <-c.pool:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	err := oc.CallAPIWithContext(ctx, method, path, body, out, true)
-	c.pool <- oc
+	if !p.clockKnown && p.oc.AppKey != "" {
+		if err := c.readClock(ctx, p); err != nil {
+			return err
+		}
+	}
+	err := p.oc.CallAPIWithContext(ctx, method, path, body, out, true)
+	c.pool <- p
 	if err == nil {
 		return nil
 	}
 	var apiErr *ovh.APIError
 	if errors.As(err, &apiErr) {
+		if hint := c.authHint(apiErr); hint != "" {
+			return fmt.Errorf("%w: %s", err, hint)
+		}
 		switch apiErr.Code {
 		case http.StatusNotFound:
 			return fmt.Errorf("%w: %w", ErrNotFound, err)
@@ -122,6 +142,70 @@ func (c *Client) call(ctx context.Context, method, path string, body, out any) e
 		return fmt.Errorf("%w: %w", httpretry.ErrTransient, err)
 	}
 	return err
+}
+
+// readClock measures p's clock offset from the OVH API (GET /auth/time),
+// which go-ovh does once per client, before its first signed call, under
+// no context: here the call runs aside and the wait for it ends with ctx.
+// Its own duration is bounded by the HTTP client's deadlines. p goes back
+// to the pool when the call ends, whether or not this waited for it.
+func (c *Client) readClock(ctx context.Context, p *pooled) error {
+	done := make(chan error, 1)
+	go func() {
+		d, err := p.oc.TimeDelta()
+		if err == nil {
+			c.offsetMu.Lock()
+			c.offset = &d
+			c.offsetMu.Unlock()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			c.pool <- p
+			return fmt.Errorf("reading the clock of %s (GET /auth/time): %w", c.endpointName(), err)
+		}
+		p.clockKnown = true
+		return nil
+	case <-ctx.Done():
+		go func() {
+			if <-done == nil {
+				p.clockKnown = true
+			}
+			c.pool <- p
+		}()
+		return fmt.Errorf("reading the clock of %s (GET /auth/time): %w", c.endpointName(), context.Cause(ctx))
+	}
+}
+
+// authHint says what to do about an authentication failure of the OVH
+// API: which credential is wrong, or how far off the clock is.
+func (c *Client) authHint(e *ovh.APIError) string {
+	switch {
+	case strings.Contains(e.Message, "Invalid signature"):
+		return "OVH_APPLICATION_SECRET (application_secret in ovh.conf) does not match OVH_APPLICATION_KEY, or the request was altered on the way: check the application secret"
+	case strings.Contains(e.Message, "application key is invalid"):
+		return "OVH_APPLICATION_KEY (application_key in ovh.conf) is unknown to " + c.endpointName() + ": check it, and that OVH_ENDPOINT is the API it was created on"
+	case strings.Contains(e.Message, "credential does not exist"), strings.Contains(e.Message, "credential is not valid"):
+		return "OVH_CONSUMER_KEY (consumer_key in ovh.conf) is unknown or expired: create a consumer key for this application and set it"
+	case strings.Contains(e.Message, "Query out of time"):
+		c.offsetMu.Lock()
+		defer c.offsetMu.Unlock()
+		if c.offset != nil {
+			return fmt.Sprintf("the signed timestamp was refused: this machine's clock differs from the OVH API's by %s (measured at the first call): synchronise it (NTP) and run again", c.offset.Round(time.Second))
+		}
+		return "the signed timestamp was refused: this machine's clock is off from the OVH API's: synchronise it (NTP) and run again"
+	}
+	return ""
+}
+
+// endpointName names the OVH API endpoint in messages.
+func (c *Client) endpointName() string {
+	if c.endpoint == "" {
+		return "the OVH API"
+	}
+	return "the OVH API " + c.endpoint
 }
 
 // Availability implements API.

@@ -1,7 +1,10 @@
 package ovhdb_test
 
 import (
+	"context"
 	"errors"
+	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -144,5 +147,71 @@ func TestAdapterRoundTrip(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("cluster still there: %v", err)
 		}
+	}
+}
+
+// TestAuthErrorsSayWhichCredential: each wrong OVH API key gives an error
+// that names the variable to fix.
+func TestAuthErrorsSayWhichCredential(t *testing.T) {
+	lc := lctest.Start(t, localcloud.Options{})
+	for _, tc := range []struct{ name, variable, want string }{
+		{"wrong secret", "OVH_APPLICATION_SECRET", "check the application secret"},
+		{"unknown application", "OVH_APPLICATION_KEY", "OVH_APPLICATION_KEY (application_key in ovh.conf) is unknown"},
+		{"unknown consumer key", "OVH_CONSUMER_KEY", "OVH_CONSUMER_KEY (consumer_key in ovh.conf) is unknown or expired"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lookup := func(name string) (string, bool) {
+				if name == tc.variable {
+					return "wrong-value", true
+				}
+				return lc.Lookup(name)
+			}
+			api, err := ovhdb.New(ovhdb.Config{Project: lctest.Project, Lookup: lookup, HTTPClient: httpretry.Client(nil)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = api.ListClusters(t.Context())
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("ListClusters with a wrong %s: %v, want an error saying %q", tc.variable, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestClockReadStopsWithContext: go-ovh reads the API's clock under no
+// context; against a server that never answers, the call still ends when
+// its context does.
+func TestClockReadStopsWithContext(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				_ = c.Close()
+			}
+		}()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	api, err := ovhdb.New(ovhdb.Config{Project: lctest.Project, Endpoint: "http://" + l.Addr().String(),
+		ApplicationKey: "ak", ApplicationSecret: "as", ConsumerKey: "ck",
+		HTTPClient: httpretry.ClientWith(httpretry.DefaultDeadlines)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	_, err = api.ListClusters(ctx)
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "reading the clock of the OVH API") {
+		t.Errorf("ListClusters = %v, want the clock read cancelled", err)
 	}
 }
