@@ -20,7 +20,7 @@ ACCO := bin/acco
 # environment lives on the local cloud (make demo), whose variables acco local env prints.
 WITH_CREDS = $(if $(wildcard credentials.sh),source ./credentials.sh &&,) $(if $(filter local,$(ENV)),vars=$$($(ACCO) local env) && eval "$$vars" &&,)
 
-.PHONY: all build test lint fmt-check vet staticcheck unit fuzz bench deps vm-image example-backend validate init bootstrap plan apply configure deploy verify destroy demo local-down clean
+.PHONY: soak all build test lint fmt-check vet staticcheck unit fuzz bench deps vm-image example-backend validate init bootstrap plan apply configure deploy verify destroy demo local-down clean
 
 all: build
 
@@ -58,6 +58,9 @@ bench: deps vm-image ## benchmarks: no-op plan at 50 ms latency; no-op configure
 	@command -v ansible-playbook >/dev/null || { [ "$$(id -u)" -eq 0 ] && export DEBIAN_FRONTEND=noninteractive && apt-get update -qq && apt-get install -y -qq ansible >/dev/null; } || echo "ansible not installed (make bench installs it as root; else sudo apt-get install ansible): the Ansible benchmark will skip"
 	$(GO) test ./provision -run '^$$' -bench PlanNoop -benchtime 5x
 	$(GO) test ./configure -run '^$$' -bench Noop -benchtime 3x -timeout 60m
+
+soak: deps ## the reliability trials (kill and resume 30 times, faults over 10 seeds, black holes, rollback) with their figures
+	@scripts/soak.sh
 
 validate: build ## acco validate $(ENV)
 	$(ACCO) validate $(ENV)

@@ -64,6 +64,7 @@ func TestLifecycleUnderFaultsWithS3State(t *testing.T) {
 	for _, f := range failed {
 		t.Log(f)
 	}
+	t.Logf("%d of %d seeds passed on the first run (at least %d must)", seeds-uint64(len(failed)), seeds, mustPass)
 	if uint64(len(failed)) > seeds-mustPass {
 		t.Errorf("%d of %d seeds failed on the first run, want at most %d", len(failed), seeds, seeds-mustPass)
 	}
