@@ -18,6 +18,8 @@ have systemd-analyze || need+=(systemd)
 # nginx -t checks the TLS proxy acco puts in front of PowerSync (templates).
 [ -x /usr/sbin/nginx ] || need+=(nginx)
 have npm || need+=(npm)
+# gpg checks the pinned fingerprints of apt keys (configure's tests).
+have gpg || need+=(gpg)
 [ -x /usr/bin/aws ] || need+=(awscli)
 
 if [ ${#need[@]} -gt 0 ]; then
