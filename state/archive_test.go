@@ -471,6 +471,9 @@ func TestS3PutFileHeaders(t *testing.T) {
 				t.Errorf("%s %s sends %s: %s", r.method, r.path, name, values)
 			}
 		}
+		if v := r.header.Get("X-Amz-Content-Sha256"); strings.HasPrefix(v, "STREAMING-") {
+			t.Errorf("%s %s sends x-amz-content-sha256: %s", r.method, r.path, v)
+		}
 		if r.method == http.MethodPut && strings.HasSuffix(r.path, "/"+arcKey) {
 			puts++
 			if got, want := r.header.Get("Content-Md5"), base64.StdEncoding.EncodeToString(sum[:]); got != want {
