@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -379,4 +380,108 @@ func markerBody(now time.Time) []byte {
 		Created   time.Time `json:"created"`
 	}{"acco", now.UTC()}, "", "  ")
 	return append(b, '\n')
+}
+
+// PutFile implements FileStore: the file is copied to a temporary file in
+// the store, synced, then renamed over key under the store's lock, so that
+// readers see the old object or the new one whole. The ETag is the hex
+// SHA-256 of the content, as with Put; a state.json key keeps its previous
+// version as Put does.
+func (d *DirBlob) PutFile(ctx context.Context, key, path string) (string, error) {
+	etag, err := d.putFile(ctx, key, path)
+	if err != nil {
+		return "", fmt.Errorf("put %s from %s: %w", key, path, err)
+	}
+	return etag, nil
+}
+
+func (d *DirBlob) putFile(ctx context.Context, key, src string) (etag string, err error) {
+	if err := d.checkKey(key); err != nil {
+		return "", err
+	}
+	if err := d.checkRoot(); err != nil {
+		return "", err
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	dst := d.path(key)
+	dir := filepath.Dir(dst)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	tmp, err := os.CreateTemp(dir, dirTempStart+"*")
+	if err != nil {
+		return "", err
+	}
+	defer func() {
+		if err != nil {
+			_ = tmp.Close()
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(tmp, h), ctxReader{ctx, in}); err != nil {
+		return "", err
+	}
+	if err := tmp.Sync(); err != nil {
+		return "", err
+	}
+	if err := tmp.Close(); err != nil {
+		return "", err
+	}
+	etag = hex.EncodeToString(h.Sum(nil))
+
+	unlock, err := lockFile(ctx, filepath.Join(d.root, dirLockName))
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	if path.Base(key) == "state.json" {
+		cur, exists, err := d.read(key)
+		if err != nil {
+			return "", err
+		}
+		if exists && dirETag(cur) != etag {
+			if err := d.keepVersion(key, cur); err != nil {
+				return "", fmt.Errorf("keep previous version: %w", err)
+			}
+		}
+	}
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		return "", err
+	}
+	return etag, syncDir(dir)
+}
+
+// GetFile implements FileStore: the object is copied to a temporary file
+// beside path, renamed to path once complete.
+func (d *DirBlob) GetFile(ctx context.Context, key, path string) error {
+	if err := d.getFile(ctx, key, path); err != nil {
+		return fmt.Errorf("get %s into %s: %w", key, path, err)
+	}
+	return nil
+}
+
+func (d *DirBlob) getFile(ctx context.Context, key, dst string) error {
+	if err := d.checkKey(key); err != nil {
+		return err
+	}
+	in, err := os.Open(d.path(key))
+	if errors.Is(err, fs.ErrNotExist) {
+		if rerr := d.checkRoot(); rerr != nil {
+			return rerr
+		}
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	return writeFileVia(dst, func(w io.Writer) error {
+		_, err := io.Copy(w, ctxReader{ctx, in})
+		return err
+	})
 }

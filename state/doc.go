@@ -8,6 +8,14 @@
 // by [S3Blob.EnsureBucket] also holds the marker .acco-bucket.json and has
 // versioning on, so every state written can be recovered.
 //
+// The archives of stopped on-demand databases live beside the state: the
+// sealed dump of each logical database at [DumpKey]
+// (ENV/dumps/CLUSTER/STAMP/DB.dump.sealed) and the sealed [Manifest] of
+// the archive at [ManifestKey] (ENV/dumps/CLUSTER/STAMP/manifest.json.sealed),
+// written and read as files through [FileStore] and sealed in chunks by
+// [Sealer.SealFile], bound to the environment and the object key but not
+// to the state lineage.
+//
 // # Contract
 //
 //   - A [State] is a JSON envelope with a format version, a lineage (a UUID

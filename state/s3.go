@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -597,4 +599,152 @@ func (b *S3Blob) purge(ctx context.Context, key string) error {
 		}
 	}
 	return b.Delete(ctx, key, "")
+}
+
+// maxSinglePut is the largest object one PutObject may write (S3's limit).
+const maxSinglePut = 5 << 30
+
+// PutFile implements FileStore: one PutObject streamed from the file, with
+// its Content-Length and Content-MD5 (computed by a first pass over the
+// file; the server refuses a body that does not match it), and no
+// flexible checksum (see NewS3Blob). The body is re-read from the start of
+// the file when the SDK retries an attempt (the retry policy of Put).
+// Files over 5 GiB, the limit of a single PutObject, are refused.
+func (b *S3Blob) PutFile(ctx context.Context, key, path string) (string, error) {
+	etag, err := b.putFile(ctx, key, path)
+	if err != nil {
+		return "", fmt.Errorf("put %s from %s: %w", key, path, err)
+	}
+	return etag, nil
+}
+
+func (b *S3Blob) putFile(ctx context.Context, key, path string) (string, error) {
+	if err := checkKey(key); err != nil {
+		return "", err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("%s is not a regular file", path)
+	}
+	size := fi.Size()
+	if size > maxSinglePut {
+		return "", fmt.Errorf("the file has %d bytes, more than the 5 GiB one S3 PutObject may write", size)
+	}
+	h := md5.New()
+	n, err := io.Copy(h, ctxReader{ctx, io.NewSectionReader(f, 0, size)})
+	if err != nil {
+		return "", err
+	}
+	if n != size {
+		return "", fmt.Errorf("the file changed while it was read (%d bytes, then %d)", size, n)
+	}
+	sum := h.Sum(nil)
+	out, err := b.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:        &b.bucket,
+		Key:           &key,
+		ContentLength: aws.Int64(size),
+		ContentMD5:    aws.String(base64.StdEncoding.EncodeToString(sum)),
+		ContentType:   aws.String("application/octet-stream"),
+		// A section reader: seekable, so that a retried attempt sends the
+		// body again from its start, and without Close, so that the HTTP
+		// transport cannot close the file.
+		Body: io.NewSectionReader(f, 0, size),
+	})
+	if err != nil {
+		return "", b.objectError(err)
+	}
+	if etag := trimETag(aws.ToString(out.ETag)); etag != "" {
+		return etag, nil
+	}
+	return hex.EncodeToString(sum), nil
+}
+
+// GetFile implements FileStore: the object is streamed to a temporary file
+// beside path, renamed to path once complete. A transfer broken after the
+// answer began (which the SDK does not retry) starts again, up to the
+// attempts of the retry policy.
+func (b *S3Blob) GetFile(ctx context.Context, key, path string) error {
+	if err := checkKey(key); err != nil {
+		return fmt.Errorf("get %s: %w", key, err)
+	}
+	err := writeFileVia(path, func(w io.Writer) error {
+		f := w.(*os.File)
+		for attempt := 1; ; attempt++ {
+			err := b.download(ctx, key, f)
+			var be *bodyError
+			if err == nil || !errors.As(err, &be) || attempt >= s3Attempts || ctx.Err() != nil {
+				return err
+			}
+			if err := f.Truncate(0); err != nil {
+				return err
+			}
+			if _, err := f.Seek(0, io.SeekStart); err != nil {
+				return err
+			}
+			d, _ := s3Backoff{}.BackoffDelay(attempt, err)
+			t := time.NewTimer(d)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			case <-t.C:
+			}
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("get %s into %s: %w", key, path, err)
+	}
+	return nil
+}
+
+// bodyError is a failure while reading an object's content.
+type bodyError struct{ err error }
+
+func (e *bodyError) Error() string { return "read content: " + e.err.Error() }
+func (e *bodyError) Unwrap() error { return e.err }
+
+// download copies the object key to w.
+func (b *S3Blob) download(ctx context.Context, key string, w io.Writer) error {
+	out, err := b.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &b.bucket, Key: &key})
+	if err != nil {
+		return b.objectError(err)
+	}
+	defer out.Body.Close()
+	body := &readTracker{r: out.Body}
+	n, err := io.Copy(w, body)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return ctx.Err()
+	case err != nil && body.err != nil:
+		return &bodyError{err}
+	case err != nil:
+		return err
+	}
+	if out.ContentLength != nil && n != *out.ContentLength {
+		return &bodyError{fmt.Errorf("%d bytes of %d", n, *out.ContentLength)}
+	}
+	return nil
+}
+
+// readTracker remembers the error of a failed read (EOF excluded), so that
+// a broken transfer is told from a failed write.
+type readTracker struct {
+	r   io.Reader
+	err error
+}
+
+func (t *readTracker) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if err != nil && err != io.EOF {
+		t.err = err
+	}
+	return n, err
 }

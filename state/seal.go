@@ -51,6 +51,7 @@ const (
 // always writes the bound format. A Sealer is safe for concurrent use.
 type Sealer struct {
 	v1, v2       cipher.AEAD
+	file         []byte // master key of sealed files (archive.go)
 	env, lineage string
 }
 
@@ -74,7 +75,11 @@ func NewSealer(key string) (*Sealer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Sealer{v1: v1, v2: v2}, nil
+	file, err := fileMasterKey(raw)
+	if err != nil {
+		return nil, err
+	}
+	return &Sealer{v1: v1, v2: v2, file: file}, nil
 }
 
 // decodeKey checks ACCO_STATE_KEY and returns its 32 bytes.
