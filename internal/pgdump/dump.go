@@ -44,9 +44,18 @@ func run(ctx context.Context, what, path string, args ...string) ([]byte, error)
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("pgdump: %s: %w", what, context.Cause(ctx))
 	}
-	msg := stderr.String()
+	var lines []string
+	for _, l := range strings.Split(stderr.String(), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	msg := strings.Join(lines, "; ")
 	if msg == "" {
 		return nil, fmt.Errorf("pgdump: %s: %s: %w", what, filepath.Base(path), err)
+	}
+	if !strings.HasPrefix(msg, filepath.Base(path)+":") {
+		msg = filepath.Base(path) + ": " + msg
 	}
 	hint := ""
 	switch {
@@ -59,7 +68,7 @@ func run(ctx context.Context, what, path string, args ...string) ([]byte, error)
 	case strings.Contains(msg, "server version mismatch"):
 		hint = "; " + InstallHint
 	}
-	return nil, fmt.Errorf("pgdump: %s: %s: %s%s", what, filepath.Base(path), msg, hint)
+	return nil, fmt.Errorf("pgdump: %s: %s%s", what, msg, hint)
 }
 
 // runSession is run with the connection errors of the forwarder added.
@@ -105,11 +114,12 @@ func Dump(ctx context.Context, t Tools, tg Target, out string) (err error) {
 	return nil
 }
 
-// List returns the table of contents of a custom-format dump, one entry a
-// line as pg_restore --list prints them (without its comment lines), such
-// as "215; 1259 16386 TABLE public items avnadmin". pg_restore reading it
-// whole is what tells a complete dump; an unreadable or truncated file is an
-// error.
+// List verifies a custom-format dump and returns its table of contents,
+// one entry a line as pg_restore --list prints them (without its comment
+// lines), such as "215; 1259 16386 TABLE public items avnadmin". Besides
+// the table of contents, pg_restore reads the whole dump (restoring it to
+// nowhere) so that a truncated or corrupt file is an error, not only one
+// whose table of contents is unreadable.
 func List(ctx context.Context, t Tools, dump string) ([]string, error) {
 	if t.PgRestore == "" {
 		return nil, errNoTools
@@ -131,6 +141,9 @@ func List(ctx context.Context, t Tools, dump string) ([]string, error) {
 	}
 	if len(entries) == 0 {
 		return nil, fmt.Errorf("pgdump: list %s: pg_restore found no entries", dump)
+	}
+	if _, err := run(ctx, "read "+dump, t.PgRestore, "--file="+os.DevNull, dump); err != nil {
+		return nil, err
 	}
 	return entries, nil
 }
