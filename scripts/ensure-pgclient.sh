@@ -80,14 +80,21 @@ trap cleanup EXIT
 
 fetch() { # fetch URL FILE
 	curl -fsSL --retry 2 --connect-timeout 20 --max-time 600 -o "$2" "$1" 2>"$tmp/curl.err" ||
-		giveup "cannot download $1: $(tr -s '\n' ' ' <"$tmp/curl.err")"
+		giveup "cannot download $1: $(tr -s '\n' ' ' <"$tmp/curl.err" | sed 's/ *$//')"
 }
 
 fetch "$mirror/dists/$suite/InRelease" "$tmp/InRelease"
-gpgv --keyring "$keyring" --output "$tmp/Release" "$tmp/InRelease" 2>"$tmp/gpgv.err" || {
-	say "$mirror/dists/$suite/InRelease: bad or unknown signature ($(grep -m1 -iE 'bad|no public key|error' "$tmp/gpgv.err" || echo gpgv failed)); refusing to install"
+# InRelease carries several signatures: it is trusted when one is good by a
+# key of the keyring and none is bad, expired or revoked (a signature by a
+# key the keyring lacks, say a newer release's, is ignored).
+gpgv --status-fd 3 --keyring "$keyring" --output "$tmp/Release" "$tmp/InRelease" 2>"$tmp/gpgv.err" 3>"$tmp/gpgv.status" || true
+if grep -qE '^\[GNUPG:\] (BADSIG|EXPKEYSIG|REVKEYSIG) ' "$tmp/gpgv.status"; then
+	say "$mirror/dists/$suite/InRelease: bad signature ($(grep -m1 -iE 'bad|expired|revoked' "$tmp/gpgv.err" || echo gpgv failed)); refusing to install"
 	exit 1
-}
+fi
+if ! grep -qE '^\[GNUPG:\] VALIDSIG ' "$tmp/gpgv.status" || [ ! -s "$tmp/Release" ]; then
+	giveup "$mirror/dists/$suite/InRelease is signed by no key of $keyring"
+fi
 sum=$(awk '/^SHA256:/{s=1; next} /^[^ ]/{s=0} s && $3 == "main/binary-amd64/Packages.xz" {print $1; exit}' "$tmp/Release")
 [ -n "$sum" ] || giveup "InRelease of $suite lists no main/binary-amd64/Packages.xz"
 fetch "$mirror/dists/$suite/main/binary-amd64/Packages.xz" "$tmp/Packages.xz"
