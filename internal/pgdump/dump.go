@@ -175,11 +175,12 @@ func Restore(ctx context.Context, t Tools, tg Target, dump string) error {
 	if err != nil {
 		return err
 	}
-	return restore(ctx, t, tg, dump, hasExtension(entries, "timescaledb"))
+	return restore(ctx, t, tg, dump, entries, hasExtension(entries, "timescaledb"))
 }
 
-// restore is Restore once it is known whether TimescaleDB needs its calls.
-func restore(ctx context.Context, t Tools, tg Target, dump string, timescale bool) (err error) {
+// restore is Restore once the dump's entries are listed and it is known
+// whether TimescaleDB needs its calls.
+func restore(ctx context.Context, t Tools, tg Target, dump string, entries []string, timescale bool) (err error) {
 	s, err := openSession(ctx, tg)
 	if err != nil {
 		return err
@@ -197,9 +198,67 @@ func restore(ctx context.Context, t Tools, tg Target, dump string, timescale boo
 			}
 		}()
 	}
-	_, err = runSession(ctx, s, "restore "+dump+" into "+tg.where(), t.PgRestore,
-		"--no-password", "--exit-on-error", "--single-transaction", "--dbname="+s.conninfo(), dump)
-	return err
+	what := "restore " + dump + " into " + tg.where()
+	args := []string{"--no-password", "--exit-on-error", "--single-transaction", "--dbname=" + s.conninfo()}
+	schemas, rest := splitSchemas(entries)
+	if schemas == nil {
+		_, err = runSession(ctx, s, what, t.PgRestore, append(args, dump)...)
+		return err
+	}
+	for i, part := range [][]string{schemas, rest} {
+		list := filepath.Join(s.dir, fmt.Sprintf("list%d", i))
+		if err := os.WriteFile(list, []byte(strings.Join(part, "\n")+"\n"), 0o600); err != nil {
+			return fmt.Errorf("pgdump: %s: %w", what, err)
+		}
+		if _, err := runSession(ctx, s, what, t.PgRestore, append(args, "--use-list="+list, dump)...); err != nil {
+			if i > 0 {
+				err = fmt.Errorf("%w (the schemas and their privileges were restored first: drop and re-create the database before restoring again)", err)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// splitSchemas splits a table of contents whose schemas have privileges
+// into the schemas with their privileges, and the rest; nil, entries when
+// no schema has privileges. pg_restore grants every privilege last, but
+// giving a role an object in a schema (ALTER ... OWNER TO) needs that
+// role's CREATE privilege on the schema: so a dump of a user's tables in a
+// schema (public included) where the user was granted CREATE restores only
+// when the schemas and their grants are restored first.
+func splitSchemas(entries []string) (schemas, rest []string) {
+	grants := false
+	for _, e := range entries {
+		switch schemaEntry(e) {
+		case "acl":
+			grants = true
+			schemas = append(schemas, e)
+		case "schema":
+			schemas = append(schemas, e)
+		default:
+			rest = append(rest, e)
+		}
+	}
+	if !grants {
+		return nil, entries
+	}
+	return schemas, rest
+}
+
+// schemaEntry tells a table of contents entry that creates a schema
+// ("schema": "<id>; <catalog> <oid> SCHEMA - <name> <owner>") or grants on
+// one ("acl": "<id>; 0 0 ACL - SCHEMA <name> <owner>"), or neither ("").
+func schemaEntry(e string) string {
+	_, rest, _ := strings.Cut(e, ";")
+	f := strings.Fields(rest)
+	switch {
+	case len(f) >= 5 && f[2] == "SCHEMA" && f[3] == "-":
+		return "schema"
+	case len(f) >= 6 && f[2] == "ACL" && f[3] == "-" && f[4] == "SCHEMA":
+		return "acl"
+	}
+	return ""
 }
 
 // callOne runs SELECT fn() in tg's database on a connection of its own.

@@ -6,5 +6,9 @@ import "context"
 // extension, which the local cloud cannot install: the test gives the
 // database functions of TimescaleDB's names that record their calls.
 func RestoreAsTimescale(ctx context.Context, t Tools, tg Target, dump string) error {
-	return restore(ctx, t, tg, dump, true)
+	entries, err := List(ctx, t, dump)
+	if err != nil {
+		return err
+	}
+	return restore(ctx, t, tg, dump, entries, true)
 }

@@ -324,6 +324,57 @@ func TestDumpListRestore(t *testing.T) {
 		}
 	})
 
+	t.Run("objects of another role", func(t *testing.T) {
+		// A backend's migrations create tables as its own user, in public
+		// and in a schema of its own. Dumping and restoring them as
+		// avnadmin needs avnadmin to act as that user (a role membership
+		// the caller arranges); the user's CREATE on each schema must then
+		// be granted before its tables are given to it, which Restore
+		// sees to.
+		must(t, c.m.CreateDatabase(ctx, c.id, "app"))
+		tg := c.admin
+		tg.Database = "app"
+		admin := c.connect(t, ctx, tg)
+		for _, q := range []string{
+			"GRANT reader TO avnadmin WITH INHERIT TRUE, SET TRUE",
+			"GRANT CREATE ON SCHEMA public TO reader",
+			"CREATE SCHEMA backend",
+			"GRANT USAGE, CREATE ON SCHEMA backend TO reader",
+		} {
+			if _, err := admin.Exec(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		defer func() { _, _ = admin.Exec(context.WithoutCancel(ctx), "REVOKE reader FROM avnadmin") }()
+		rtg := tg
+		rtg.User, rtg.Password = "reader", readerPassword
+		rc := c.connect(t, ctx, rtg)
+		for _, q := range []string{
+			"CREATE TABLE public.notes (n int)",
+			"INSERT INTO public.notes VALUES (1), (2)",
+			"CREATE TABLE backend.jobs (id serial PRIMARY KEY, what text)",
+			"INSERT INTO backend.jobs (what) VALUES ('sync')",
+		} {
+			if _, err := rc.Exec(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+		out := filepath.Join(t.TempDir(), "app.dump")
+		must(t, pgdump.Dump(ctx, c.tools, tg, out))
+		must(t, c.m.CreateDatabase(ctx, c.id, "app2"))
+		tg.Database = "app2"
+		must(t, pgdump.Restore(ctx, c.tools, tg, out))
+		rtg.Database = "app2"
+		var got string
+		must(t, c.connect(t, ctx, rtg).QueryRow(ctx, `SELECT string_agg(schemaname || '.' || tablename || ' ' || tableowner, ', ' ORDER BY 1)
+			|| ' / ' || (SELECT count(*) FROM public.notes) || ' ' || (SELECT what FROM backend.jobs)
+			|| ' / ' || has_schema_privilege('reader', 'backend', 'CREATE') || ' ' || has_schema_privilege('reader', 'public', 'CREATE')
+			FROM pg_tables WHERE tableowner = 'reader'`).Scan(&got))
+		if want := "backend.jobs reader, public.notes reader / 2 sync / true true"; got != want {
+			t.Fatalf("restored %q, want %q", got, want)
+		}
+	})
+
 	t.Run("truncated dump", func(t *testing.T) {
 		b, err := os.ReadFile(dump)
 		must(t, err)

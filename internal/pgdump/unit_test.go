@@ -264,3 +264,25 @@ exit 1
 		t.Fatalf("%s is left behind (%v)", out, serr)
 	}
 }
+
+func TestSplitSchemas(t *testing.T) {
+	in := []string{
+		"5; 2615 16390 SCHEMA - app avnadmin",
+		"6; 2615 16391 SCHEMA - my schema avnadmin",
+		"218; 1259 16393 TABLE public items reader",
+		"3283; 0 0 ACL - SCHEMA app avnadmin",
+		"3285; 0 0 ACL - SCHEMA public pg_database_owner",
+		"3286; 0 0 ACL public TABLE items reader",
+		"3287; 0 0 COMMENT - SCHEMA app avnadmin",
+	}
+	schemas, rest := splitSchemas(in)
+	wantSchemas := []string{in[0], in[1], in[3], in[4]}
+	wantRest := []string{in[2], in[5], in[6]}
+	if !reflect.DeepEqual(schemas, wantSchemas) || !reflect.DeepEqual(rest, wantRest) {
+		t.Fatalf("got\n%q\n%q\nwant\n%q\n%q", schemas, rest, wantSchemas, wantRest)
+	}
+	noGrants := []string{in[0], in[2], in[5]}
+	if schemas, rest := splitSchemas(noGrants); schemas != nil || !reflect.DeepEqual(rest, noGrants) {
+		t.Fatalf("without grants on schemas: %q, %q", schemas, rest)
+	}
+}
