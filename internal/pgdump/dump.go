@@ -65,6 +65,8 @@ func run(ctx context.Context, what, path string, args ...string) ([]byte, error)
 		hint = " (the server's certificate does not name the host connected to)"
 	case strings.Contains(msg, "password authentication failed"):
 		hint = " (check the user's password)"
+	case strings.Contains(msg, "permission denied") || strings.Contains(msg, "must be able to SET ROLE"):
+		hint = " (objects of other users need their roles: see BorrowRoles)"
 	case strings.Contains(msg, "server version mismatch"):
 		hint = "; " + InstallHint
 	}

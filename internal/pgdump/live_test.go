@@ -327,16 +327,14 @@ func TestDumpListRestore(t *testing.T) {
 	t.Run("objects of another role", func(t *testing.T) {
 		// A backend's migrations create tables as its own user, in public
 		// and in a schema of its own. Dumping and restoring them as
-		// avnadmin needs avnadmin to act as that user (a role membership
-		// the caller arranges); the user's CREATE on each schema must then
-		// be granted before its tables are given to it, which Restore
-		// sees to.
+		// avnadmin needs avnadmin to act as that user (BorrowRoles); the
+		// user's CREATE on each schema must then be granted before its
+		// tables are given to it, which Restore sees to.
 		must(t, c.m.CreateDatabase(ctx, c.id, "app"))
 		tg := c.admin
 		tg.Database = "app"
 		admin := c.connect(t, ctx, tg)
 		for _, q := range []string{
-			"GRANT reader TO avnadmin WITH INHERIT TRUE, SET TRUE",
 			"GRANT CREATE ON SCHEMA public TO reader",
 			"CREATE SCHEMA backend",
 			"GRANT USAGE, CREATE ON SCHEMA backend TO reader",
@@ -345,7 +343,6 @@ func TestDumpListRestore(t *testing.T) {
 				t.Fatalf("%s: %v", q, err)
 			}
 		}
-		defer func() { _, _ = admin.Exec(context.WithoutCancel(ctx), "REVOKE reader FROM avnadmin") }()
 		rtg := tg
 		rtg.User, rtg.Password = "reader", readerPassword
 		rc := c.connect(t, ctx, rtg)
@@ -360,10 +357,40 @@ func TestDumpListRestore(t *testing.T) {
 			}
 		}
 		out := filepath.Join(t.TempDir(), "app.dump")
+		err := pgdump.Dump(ctx, c.tools, tg, out)
+		if err == nil || !strings.Contains(err.Error(), "permission denied for table notes") {
+			t.Fatalf("avnadmin dumped a user's table without its role: %v", err)
+		}
+		actsAs := func() (usage, set bool) {
+			must(t, admin.QueryRow(ctx, "SELECT pg_has_role('reader', 'USAGE'), pg_has_role('reader', 'SET')").Scan(&usage, &set))
+			return usage, set
+		}
+		roles, giveBack, err := pgdump.BorrowRoles(ctx, tg)
+		must(t, err)
+		if !reflect.DeepEqual(roles, []string{"reader"}) {
+			t.Fatalf("borrowed %q, want reader", roles)
+		}
+		if u, s := actsAs(); !u || !s {
+			t.Fatalf("after BorrowRoles, avnadmin has reader's privileges %v, may SET ROLE %v", u, s)
+		}
+		again, _, err := pgdump.BorrowRoles(ctx, tg)
+		if err != nil || len(again) != 0 {
+			t.Fatalf("borrowed again: %q, %v", again, err)
+		}
 		must(t, pgdump.Dump(ctx, c.tools, tg, out))
 		must(t, c.m.CreateDatabase(ctx, c.id, "app2"))
 		tg.Database = "app2"
 		must(t, pgdump.Restore(ctx, c.tools, tg, out))
+		must(t, giveBack(ctx))
+		if u, s := actsAs(); u || s {
+			t.Fatalf("after giving back, avnadmin has reader's privileges %v, may SET ROLE %v", u, s)
+		}
+		var adminOption bool
+		must(t, admin.QueryRow(ctx, `SELECT bool_or(admin_option) FROM pg_auth_members
+			WHERE roleid = 'reader'::regrole AND member = 'avnadmin'::regrole`).Scan(&adminOption))
+		if !adminOption {
+			t.Fatal("giving back took avnadmin's ADMIN OPTION on reader")
+		}
 		rtg.Database = "app2"
 		var got string
 		must(t, c.connect(t, ctx, rtg).QueryRow(ctx, `SELECT string_agg(schemaname || '.' || tablename || ' ' || tableowner, ', ' ORDER BY 1)
