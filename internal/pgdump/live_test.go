@@ -47,7 +47,7 @@ func tools(t *testing.T, major int) pgdump.Tools {
 	cache, _ := os.UserCacheDir()
 	tl, err := pgdump.FindTools(context.Background(), pgdump.DefaultDirs(cache), major)
 	if err != nil {
-		t.Skipf("skipping: no PostgreSQL %d client tools (run scripts/ensure-pgclient.sh, or make ensure-deps): %v", major, err)
+		t.Skipf("skipping: no PostgreSQL %d client tools (run scripts/ensure-pgclient.sh, or make deps): %v", major, err)
 	}
 	return tl
 }
@@ -63,7 +63,7 @@ func newCluster(t *testing.T, ctx context.Context) *cluster {
 		}
 	}
 	if !pinned {
-		t.Skipf("skipping: the local cloud's PostgreSQL 17 is not installed in %v: run scripts/ensure-postgres.sh (make ensure-deps)", pgserver.PinnedBinDirs())
+		t.Skipf("skipping: the local cloud's PostgreSQL 17 is not installed in %v: run scripts/ensure-postgres.sh (make deps)", pgserver.PinnedBinDirs())
 	}
 	tl := tools(t, 17)
 	dir, err := os.MkdirTemp("", "pgdump-test-") // reachable by the servers' user, unlike t.TempDir

@@ -47,7 +47,7 @@ const (
 )
 
 // InstallHint says how to get client tools recent enough.
-const InstallHint = "install PostgreSQL 17 client tools with make ensure-deps (scripts/ensure-pgclient.sh, no root needed) " +
+const InstallHint = "install PostgreSQL 17 client tools with make deps (scripts/ensure-pgclient.sh, no root needed) " +
 	"or apt-get install postgresql-client-17 (PostgreSQL's apt repository or Debian 13), " +
 	"or set ACCO_PG_BIN to a directory holding pg_dump and pg_restore of the server's major version or later"
 

@@ -46,7 +46,7 @@ func TestFindInVersions(t *testing.T) {
 		want     string // Tools.Version; "" for an error
 		wantErrs []string
 	}{
-		{"too old", []string{old}, 17, "", []string{"PostgreSQL 17", "15.14", old, "make ensure-deps", "ACCO_PG_BIN", "searched x"}},
+		{"too old", []string{old}, 17, "", []string{"PostgreSQL 17", "15.14", old, "make deps", "ACCO_PG_BIN", "searched x"}},
 		{"nothing", []string{empty}, 17, "", []string{"no pg_dump was found", "postgresql-client-17"}},
 		{"majors differ", []string{mixed}, 17, "", []string{"16.4", "17.2"}},
 		{"no pg_restore", []string{noRestore}, 17, "", []string{"no " + filepath.Join(noRestore, "pg_restore")}},
