@@ -101,6 +101,9 @@ func Dump(ctx context.Context, t Tools, tg Target, out string) (err error) {
 			_ = os.Remove(out)
 		}
 	}()
+	if out, err = filepath.Abs(out); err != nil {
+		return fmt.Errorf("pgdump: dump %s: %w", tg.where(), err)
+	}
 	_, err = runSession(ctx, s, "dump "+tg.where(), t.PgDump,
 		"--format=custom", "--no-password", "--file="+out, "--dbname="+s.conninfo())
 	if err != nil {
@@ -125,6 +128,10 @@ func Dump(ctx context.Context, t Tools, tg Target, out string) (err error) {
 func List(ctx context.Context, t Tools, dump string) ([]string, error) {
 	if t.PgRestore == "" {
 		return nil, errNoTools
+	}
+	dump, err := filepath.Abs(dump) // never taken for an option
+	if err != nil {
+		return nil, fmt.Errorf("pgdump: list %s: %w", dump, err)
 	}
 	if _, err := os.Stat(dump); err != nil {
 		return nil, fmt.Errorf("pgdump: list %s: %w", dump, err)
@@ -183,6 +190,9 @@ func Restore(ctx context.Context, t Tools, tg Target, dump string) error {
 // restore is Restore once the dump's entries are listed and it is known
 // whether TimescaleDB needs its calls.
 func restore(ctx context.Context, t Tools, tg Target, dump string, entries []string, timescale bool) (err error) {
+	if dump, err = filepath.Abs(dump); err != nil { // never taken for an option
+		return fmt.Errorf("pgdump: restore %s: %w", dump, err)
+	}
 	s, err := openSession(ctx, tg)
 	if err != nil {
 		return err

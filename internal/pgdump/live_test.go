@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -452,7 +453,7 @@ func TestDumpListRestore(t *testing.T) {
 		tg.Host = "127.0.0.2"
 		var d net.Dialer
 		tg.Dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return d.DialContext(ctx, network, net.JoinHostPort("127.0.0.1", itoa(c.admin.Port)))
+			return d.DialContext(ctx, network, net.JoinHostPort("127.0.0.1", strconv.Itoa(c.admin.Port)))
 		}
 		err := pgdump.Dump(ctx, c.tools, tg, filepath.Join(t.TempDir(), "x.dump"))
 		if err == nil || !strings.Contains(err.Error(), "127.0.0.2") {
@@ -473,8 +474,6 @@ func TestDumpListRestore(t *testing.T) {
 		t.Log(err)
 	})
 }
-
-func itoa(n int) string { return big.NewInt(int64(n)).String() }
 
 // otherCA returns a CA certificate that signed nothing of the cluster.
 func otherCA(t *testing.T) string {
