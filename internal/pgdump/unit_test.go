@@ -2,10 +2,14 @@ package pgdump
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -284,5 +288,29 @@ func TestSplitSchemas(t *testing.T) {
 	noGrants := []string{in[0], in[2], in[5]}
 	if schemas, rest := splitSchemas(noGrants); schemas != nil || !reflect.DeepEqual(rest, noGrants) {
 		t.Fatalf("without grants on schemas: %q, %q", schemas, rest)
+	}
+}
+
+// TestDumpStopsWithContext: a pg_dump that hangs (fault injection) ends
+// with the context, and Dump says so.
+func TestDumpStopsWithContext(t *testing.T) {
+	tools := t.TempDir()
+	started := filepath.Join(tools, "started")
+	if err := syscall.Mkfifo(started, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fakeTool(t, tools, "pg_dump", "echo started >"+started+"\nexec sleep 600\n")
+	tg := Target{Host: "h", Port: 5432, User: "u", Password: "pw", CACert: "x", Database: "d",
+		Dial: func(context.Context, string, string) (net.Conn, error) { return nil, errors.New("unused") }}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	errStop := errors.New("stopped by the test")
+	go func() {
+		// Once pg_dump runs (the FIFO opens when it writes), stop it.
+		b, _ := os.ReadFile(started)
+		cancel(fmt.Errorf("%w after pg_dump said %q", errStop, strings.TrimSpace(string(b))))
+	}()
+	err := Dump(ctx, Tools{PgDump: filepath.Join(tools, "pg_dump")}, tg, filepath.Join(t.TempDir(), "d.dump"))
+	if !errors.Is(err, errStop) {
+		t.Fatalf("got %v; want the context's cause", err)
 	}
 }
