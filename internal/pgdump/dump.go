@@ -174,8 +174,13 @@ func hasExtension(entries []string, name string) bool {
 }
 
 // Restore loads a custom-format dump into tg's database, which must exist
-// and be empty, in one transaction that stops at the first error. Owners
-// and grants are restored as dumped, so the roles must exist. When the dump
+// and be empty, in one transaction that stops at the first error; in two
+// when schemas have grants (the schemas and their grants first; see
+// splitSchemas), so that a failure may leave the schemas: drop and re-create
+// the database before restoring again. Owners and grants are restored as
+// dumped, so the roles must exist, and tg.User must be able to act as them
+// (BorrowRoles); database-level grants and settings are not in a dump of
+// one database. It verifies the dump (List) first. When the dump
 // creates the timescaledb extension, timescaledb_pre_restore() runs in the
 // database before and timescaledb_post_restore() after, as TimescaleDB
 // requires (after too when the restore fails).
