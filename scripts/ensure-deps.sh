@@ -36,3 +36,4 @@ fi
 # The local cloud's managed clusters run PostgreSQL 17, as OVH's do; Debian's
 # PostgreSQL (above) is the fallback when it cannot be had.
 "$(dirname "$0")/ensure-postgres.sh"
+"$(dirname "$0")/ensure-pgclient.sh" # pg_dump 17 for acco db (bookworm has 15)
