@@ -42,6 +42,10 @@ var (
 	// writes (If-None-Match: *, If-Match), on which locks and state writes
 	// rely: it cannot hold acco's state safely.
 	ErrNoConditionalWrites = errors.New("the store does not honour conditional writes")
+	// ErrCredentials means the S3 service refused the credentials acco
+	// signed with: an unknown access key, a wrong secret, or a key that may
+	// not use the bucket.
+	ErrCredentials = errors.New("S3 credentials refused")
 	// ErrUnseal means a sealed secret could not be opened: wrong key, or
 	// the value was altered or sealed for another place.
 	ErrUnseal = errors.New("cannot open sealed value")

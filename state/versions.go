@@ -44,7 +44,7 @@ func (b *S3Blob) StateVersions(ctx context.Context, env string, limit int) ([]St
 	for p.HasMorePages() && len(vs) < maxVersionsRead {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("list versions of %s: %w", key, b.objectError(err))
+			return nil, fmt.Errorf("list versions of %s: %w", key, b.objectError(ctx, err))
 		}
 		for _, v := range page.Versions {
 			if aws.ToString(v.Key) != key || len(vs) >= maxVersionsRead {
@@ -53,7 +53,7 @@ func (b *S3Blob) StateVersions(ctx context.Context, env string, limit int) ([]St
 			id := aws.ToString(v.VersionId)
 			got, err := b.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &b.bucket, Key: &key, VersionId: &id})
 			if err != nil {
-				return nil, fmt.Errorf("get version %s of %s: %w", id, key, b.objectError(err))
+				return nil, fmt.Errorf("get version %s of %s: %w", id, key, b.objectError(ctx, err))
 			}
 			data, err := io.ReadAll(got.Body)
 			got.Body.Close()
