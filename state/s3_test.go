@@ -9,8 +9,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -693,8 +693,11 @@ func TestS3CredentialErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 			for name, call := range map[string]func() error{
-				"get":  func() error { _, _, err := b.Get(t.Context(), "test/state.json"); return err },
-				"put":  func() error { _, err := b.Put(t.Context(), "test/lock.json", []byte("{}"), state.IfNoneMatch); return err },
+				"get": func() error { _, _, err := b.Get(t.Context(), "test/state.json"); return err },
+				"put": func() error {
+					_, err := b.Put(t.Context(), "test/lock.json", []byte("{}"), state.IfNoneMatch)
+					return err
+				},
 				"list": func() error { _, err := b.List(t.Context(), "test/"); return err },
 			} {
 				err := call()
