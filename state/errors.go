@@ -29,6 +29,10 @@ var (
 	// ErrLocked means the environment is locked by someone else. The error
 	// is a *LockError naming the holder.
 	ErrLocked = errors.New("state is locked")
+	// ErrCorrupt means a stored state cannot be read: it is not valid
+	// JSON, not an acco state, or not the environment's. The error is a
+	// *CorruptError naming the versions to restore from.
+	ErrCorrupt = errors.New("state damaged")
 	// ErrLockLost means a lease is no longer held: it expired and was taken
 	// over, or it was broken.
 	ErrLockLost = errors.New("lock lost")
