@@ -515,6 +515,13 @@ func (b *S3Blob) bucketExists(ctx context.Context) (bool, error) {
 	case status == http.StatusNotFound || code == "NoSuchBucket" || code == "NotFound":
 		return false, nil
 	case status == http.StatusForbidden && !isCredentialCode(code):
+		// A HEAD answer has no body, hence no code: ask a call whose
+		// answer says whether the credentials themselves are refused.
+		if _, lerr := b.client.ListBuckets(ctx, &s3.ListBucketsInput{}); lerr != nil {
+			if lcode, _ := apiError(lerr); isCredentialCode(lcode) && lcode != "AccessDenied" {
+				return false, b.credentialError(ctx, lcode, lerr)
+			}
+		}
 		return false, fmt.Errorf("bucket %s exists but these credentials may not use it: it belongs to another account (%w; choose another bucket name in environments/defaults.yaml state.bucket), or the S3 credentials (%s, %s) are wrong",
 			b.bucket, ErrForeignBucket, accessKeyVar, secretKeyVar)
 	case isCredentialCode(code):
