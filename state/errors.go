@@ -29,6 +29,10 @@ var (
 	// ErrLocked means the environment is locked by someone else. The error
 	// is a *LockError naming the holder.
 	ErrLocked = errors.New("state is locked")
+	// ErrCorrupt means a stored state cannot be read: it is not valid
+	// JSON, not an acco state, or not the environment's. The error is a
+	// *CorruptError naming the versions to restore from.
+	ErrCorrupt = errors.New("state damaged")
 	// ErrLockLost means a lease is no longer held: it expired and was taken
 	// over, or it was broken.
 	ErrLockLost = errors.New("lock lost")
@@ -42,6 +46,10 @@ var (
 	// writes (If-None-Match: *, If-Match), on which locks and state writes
 	// rely: it cannot hold acco's state safely.
 	ErrNoConditionalWrites = errors.New("the store does not honour conditional writes")
+	// ErrCredentials means the S3 service refused the credentials acco
+	// signed with: an unknown access key, a wrong secret, or a key that may
+	// not use the bucket.
+	ErrCredentials = errors.New("S3 credentials refused")
 	// ErrUnseal means a sealed secret could not be opened: wrong key, or
 	// the value was altered or sealed for another place.
 	ErrUnseal = errors.New("cannot open sealed value")

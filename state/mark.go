@@ -67,6 +67,9 @@ type StateVersion struct {
 	Serial  uint64 `json:"serial"`
 	// Current is the version stored at the state's key now.
 	Current bool `json:"current"`
+	// Damaged says that the version is not a state of the environment
+	// this acco can read (undecodable, or another environment's).
+	Damaged bool `json:"damaged,omitempty"`
 }
 
 // Error names the state found, the history it goes back on, the versions

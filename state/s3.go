@@ -251,10 +251,14 @@ func isConflict(code string, status int) bool {
 }
 
 // objectError turns an SDK error on an object operation into one that says
-// what happened, wrapping ErrNotFound or ErrPrecondition when it is one.
-func (b *S3Blob) objectError(err error) error {
+// what happened, wrapping ErrNotFound or ErrPrecondition when it is one,
+// and ErrCredentials, with what to do, when the service refused the
+// credentials.
+func (b *S3Blob) objectError(ctx context.Context, err error) error {
 	code, status := apiError(err)
 	switch {
+	case status == http.StatusForbidden || isCredentialCode(code):
+		return b.credentialError(ctx, code, err)
 	case code == "PreconditionFailed" || status == http.StatusPreconditionFailed:
 		return ErrPrecondition
 	case code == "NoSuchBucket":
@@ -281,7 +285,7 @@ func (b *S3Blob) Get(ctx context.Context, key string) ([]byte, string, error) {
 	}
 	out, err := b.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &b.bucket, Key: &key})
 	if err != nil {
-		return nil, "", fmt.Errorf("get %s: %w", key, b.objectError(err))
+		return nil, "", fmt.Errorf("get %s: %w", key, b.objectError(ctx, err))
 	}
 	defer out.Body.Close()
 	data, err := io.ReadAll(out.Body)
@@ -351,7 +355,7 @@ func (b *S3Blob) put(ctx context.Context, key string, data []byte, cond Cond) (s
 			// AWS answers If-Match on a missing object with 404.
 			return "", fmt.Errorf("object does not exist: %w", ErrPrecondition)
 		}
-		return "", b.objectError(err)
+		return "", b.objectError(ctx, err)
 	}
 }
 
@@ -415,7 +419,7 @@ func (b *S3Blob) delete(ctx context.Context, key string, cond Cond) error {
 			}
 			return fmt.Errorf("concurrent conditional operations kept conflicting: %w", ErrPrecondition)
 		}
-		err = b.objectError(err)
+		err = b.objectError(ctx, err)
 		if errors.Is(err, ErrNotFound) {
 			return nil
 		}
@@ -430,7 +434,7 @@ func (b *S3Blob) List(ctx context.Context, prefix string) ([]string, error) {
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", prefix, b.objectError(err))
+			return nil, fmt.Errorf("list %s: %w", prefix, b.objectError(ctx, err))
 		}
 		for _, o := range page.Contents {
 			keys = append(keys, aws.ToString(o.Key))
@@ -468,7 +472,7 @@ func (b *S3Blob) EnsureBucket(ctx context.Context) (BootstrapReport, error) {
 		if !rep.BucketCreated {
 			out, err := b.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &b.bucket, MaxKeys: aws.Int32(1)})
 			if err != nil {
-				return rep, fmt.Errorf("bootstrap bucket %s: list objects: %w", b.bucket, b.objectError(err))
+				return rep, fmt.Errorf("bootstrap bucket %s: list objects: %w", b.bucket, b.objectError(ctx, err))
 			}
 			if len(out.Contents) > 0 {
 				return rep, fmt.Errorf("bucket %s already holds objects and was not created by acco (no %s): %w; choose another bucket name in environments/defaults.yaml (state.bucket)",
@@ -512,9 +516,18 @@ func (b *S3Blob) bucketExists(ctx context.Context) (bool, error) {
 	switch {
 	case status == http.StatusNotFound || code == "NoSuchBucket" || code == "NotFound":
 		return false, nil
-	case status == http.StatusForbidden:
-		return false, fmt.Errorf("bucket %s exists but these credentials may not use it: it belongs to another account (%w; choose another bucket name in environments/defaults.yaml state.bucket), or the S3 credentials are wrong",
-			b.bucket, ErrForeignBucket)
+	case status == http.StatusForbidden && !isCredentialCode(code):
+		// A HEAD answer has no body, hence no code: ask a call whose
+		// answer says whether the credentials themselves are refused.
+		if _, lerr := b.client.ListBuckets(ctx, &s3.ListBucketsInput{}); lerr != nil {
+			if lcode, _ := apiError(lerr); isCredentialCode(lcode) && lcode != "AccessDenied" {
+				return false, b.credentialError(ctx, lcode, lerr)
+			}
+		}
+		return false, fmt.Errorf("bucket %s exists but these credentials may not use it: it belongs to another account (%w; choose another bucket name in environments/defaults.yaml state.bucket), or the S3 credentials (%s, %s) are wrong",
+			b.bucket, ErrForeignBucket, accessKeyVar, secretKeyVar)
+	case isCredentialCode(code):
+		return false, b.credentialError(ctx, code, err)
 	}
 	return false, fmt.Errorf("bootstrap bucket %s: %w", b.bucket, err)
 }

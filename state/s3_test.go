@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -656,6 +657,62 @@ func TestS3RetryPolicy(t *testing.T) {
 				t.Errorf("Get = %v, want success", err)
 			case tc.wantCalls == 1 && (err == nil || errors.Is(err, state.ErrUnavailable)):
 				t.Errorf("Get = %v, want a plain error", err)
+			}
+		})
+	}
+}
+
+// TestS3CredentialErrors: a 403 of the S3 service says which credential
+// was refused, where it was read from, the bucket and the endpoint, and
+// what to do; it never shows the secret.
+func TestS3CredentialErrors(t *testing.T) {
+	const secret = "secret-from-env-0123456789"
+	for _, tc := range []struct {
+		code string
+		want []string
+	}{
+		{"SignatureDoesNotMatch", []string{"AWS_SECRET_ACCESS_KEY is not the secret of that key", "access key AKIDENV", "bucket acco-state"}},
+		{"InvalidAccessKeyId", []string{"does not know the access key AKIDENV", "read from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", "set AWS_ACCESS_KEY_ID to an S3 access key of the project that owns bucket acco-state"}},
+		{"AccessDenied", []string{"refused access to bucket acco-state for access key AKIDENV", "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"}},
+		{"RequestTimeTooSkewed", []string{"clock of this machine"}},
+	} {
+		t.Run(tc.code, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/xml")
+				w.WriteHeader(http.StatusForbidden)
+				_, _ = io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>`+tc.code+`</Code><Message>refused</Message></Error>`)
+			}))
+			t.Cleanup(srv.Close)
+			t.Setenv("AWS_ACCESS_KEY_ID", "AKIDENV")
+			t.Setenv("AWS_SECRET_ACCESS_KEY", secret)
+			t.Setenv("AWS_PROFILE", "")
+			t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+			t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+			b, err := state.NewS3Blob(t.Context(), state.S3Config{Bucket: "acco-state", Region: testRegion, Endpoint: srv.URL, PathStyle: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, call := range map[string]func() error{
+				"get": func() error { _, _, err := b.Get(t.Context(), "test/state.json"); return err },
+				"put": func() error {
+					_, err := b.Put(t.Context(), "test/lock.json", []byte("{}"), state.IfNoneMatch)
+					return err
+				},
+				"list": func() error { _, err := b.List(t.Context(), "test/"); return err },
+			} {
+				err := call()
+				if !errors.Is(err, state.ErrCredentials) {
+					t.Fatalf("%s: got %v, want ErrCredentials", name, err)
+				}
+				msg := err.Error()
+				for _, w := range append(tc.want, srv.URL) {
+					if !strings.Contains(msg, w) {
+						t.Errorf("%s: %q\nlacks %q", name, msg, w)
+					}
+				}
+				if strings.Contains(msg, secret) {
+					t.Errorf("%s: the secret is in the error: %s", name, msg)
+				}
 			}
 		})
 	}

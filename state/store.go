@@ -75,11 +75,13 @@ func (s *Store) Read(ctx context.Context, env string) (*State, string, error) {
 		return nil, "", fmt.Errorf("read state %s: %w", key, err)
 	}
 	st, err := Decode(data)
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrFormat):
 		return nil, "", fmt.Errorf("read state %s: %w", key, err)
-	}
-	if st.Env != env {
-		return nil, "", fmt.Errorf("read state %s: it is the state of environment %q", key, st.Env)
+	case err != nil:
+		return nil, "", fmt.Errorf("read state %s: %w", key, s.corruptError(ctx, env, err))
+	case st.Env != env:
+		return nil, "", fmt.Errorf("read state %s: %w", key, s.corruptError(ctx, env, fmt.Errorf("it is the state of environment %q", st.Env)))
 	}
 	if err := s.checkMark(ctx, env, st); err != nil {
 		return nil, "", fmt.Errorf("read state %s: %w", key, err)

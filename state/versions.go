@@ -30,6 +30,15 @@ func stateHead(data []byte) (string, uint64) {
 	return h.Lineage, h.Serial
 }
 
+// readVersion describes version id of env's state, whose content is data.
+func readVersion(env, id string, current bool, data []byte) StateVersion {
+	sv := StateVersion{ID: id, Current: current}
+	sv.Lineage, sv.Serial = stateHead(data)
+	st, err := Decode(data)
+	sv.Damaged = err != nil || st.Env != env
+	return sv
+}
+
 // maxVersionsRead bounds the versions StateVersions reads from a bucket.
 const maxVersionsRead = 200
 
@@ -44,7 +53,7 @@ func (b *S3Blob) StateVersions(ctx context.Context, env string, limit int) ([]St
 	for p.HasMorePages() && len(vs) < maxVersionsRead {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("list versions of %s: %w", key, b.objectError(err))
+			return nil, fmt.Errorf("list versions of %s: %w", key, b.objectError(ctx, err))
 		}
 		for _, v := range page.Versions {
 			if aws.ToString(v.Key) != key || len(vs) >= maxVersionsRead {
@@ -53,16 +62,14 @@ func (b *S3Blob) StateVersions(ctx context.Context, env string, limit int) ([]St
 			id := aws.ToString(v.VersionId)
 			got, err := b.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &b.bucket, Key: &key, VersionId: &id})
 			if err != nil {
-				return nil, fmt.Errorf("get version %s of %s: %w", id, key, b.objectError(err))
+				return nil, fmt.Errorf("get version %s of %s: %w", id, key, b.objectError(ctx, err))
 			}
 			data, err := io.ReadAll(got.Body)
 			got.Body.Close()
 			if err != nil {
 				return nil, fmt.Errorf("get version %s of %s: %w", id, key, err)
 			}
-			sv := StateVersion{ID: id, Current: aws.ToBool(v.IsLatest)}
-			sv.Lineage, sv.Serial = stateHead(data)
-			vs = append(vs, sv)
+			vs = append(vs, readVersion(env, id, aws.ToBool(v.IsLatest), data))
 		}
 	}
 	sortVersions(vs)
@@ -105,9 +112,7 @@ func (b *S3Blob) RestoreCommand(env, id string) string {
 func (d *DirBlob) StateVersions(ctx context.Context, env string, limit int) ([]StateVersion, error) {
 	var vs []StateVersion
 	if data, _, err := d.Get(ctx, StateKey(env)); err == nil {
-		sv := StateVersion{ID: "state.json", Current: true}
-		sv.Lineage, sv.Serial = stateHead(data)
-		vs = append(vs, sv)
+		vs = append(vs, readVersion(env, "state.json", true, data))
 	}
 	dir := filepath.Join(d.path(env), "versions")
 	entries, err := os.ReadDir(dir)
@@ -122,9 +127,7 @@ func (d *DirBlob) StateVersions(ctx context.Context, env string, limit int) ([]S
 		if err != nil {
 			return nil, fmt.Errorf("read version %s of %s: %w", e.Name(), StateKey(env), err)
 		}
-		sv := StateVersion{ID: "versions/" + e.Name()}
-		sv.Lineage, sv.Serial = stateHead(data)
-		vs = append(vs, sv)
+		vs = append(vs, readVersion(env, "versions/"+e.Name(), false, data))
 	}
 	sortVersions(vs)
 	if len(vs) > limit {

@@ -84,6 +84,21 @@ func printableLines(s string) string {
 	return strings.Join(lines, "\n")
 }
 
+// tookOverMessage says which lock a run took over: of whom, doing what,
+// and why it could. The previous holder's ID, who, operation, reason and
+// process come from the lock object, which anyone who may write the bucket
+// wrote: they are shown escaped.
+func tookOverMessage(prev *state.LockInfo, holderGone bool) string {
+	what := printable(prev.Operation)
+	if prev.Reason != "" {
+		what += ", reason: " + printable(prev.Reason)
+	}
+	if holderGone && prev.Process != nil {
+		return fmt.Sprintf("Took over the lock %s of %s (%s): its holder, %s, is gone.", printable(prev.ID), printable(prev.Who), what, printable(prev.Process.String()))
+	}
+	return fmt.Sprintf("Took over the expired lock %s of %s (%s).", printable(prev.ID), printable(prev.Who), what)
+}
+
 // checkDurations refuses a negative value in any duration flag of cmd:
 // none of acco's durations (timeouts, TTLs, waits) has a meaning below 0.
 func checkDurations(cmd *cobra.Command) error {

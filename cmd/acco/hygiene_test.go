@@ -3,6 +3,8 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/accoreboot/acco/state"
 )
 
 func TestPrintable(t *testing.T) {
@@ -44,5 +46,30 @@ func TestCheckOperatorText(t *testing.T) {
 		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
 			t.Errorf("checkOperatorText(%q) = %v, want %q", tc.in, err, tc.wantErr)
 		}
+	}
+}
+
+func TestTookOverMessageEscapes(t *testing.T) {
+	prev := &state.LockInfo{ID: "id\x1b[2J", Who: "mallory\x1b]0;owned\a@host", Operation: "apply", Reason: "fix\nnow \u202eevil"}
+	for _, tc := range []struct {
+		gone    bool
+		process *state.Process
+		want    string
+	}{
+		{false, nil, `Took over the expired lock id\x1b[2J of mallory\x1b]0;owned\a@host (apply, reason: fix\nnow \u202eevil).`},
+		{true, &state.Process{PID: 42, Host: "ci\x1b[1m"}, `Took over the lock id\x1b[2J of mallory\x1b]0;owned\a@host (apply, reason: fix\nnow \u202eevil): its holder, pid 42 on ci\x1b[1m, is gone.`},
+	} {
+		p := *prev
+		p.Process = tc.process
+		got := tookOverMessage(&p, tc.gone)
+		if got != tc.want {
+			t.Errorf("tookOverMessage:\n got %s\nwant %s", got, tc.want)
+		}
+		if strings.ContainsFunc(got, unsafeRune) {
+			t.Errorf("tookOverMessage kept a control character: %q", got)
+		}
+	}
+	if got := tookOverMessage(&state.LockInfo{ID: "abc", Who: "ops@ci", Operation: "destroy"}, false); got != "Took over the expired lock abc of ops@ci (destroy)." {
+		t.Errorf("plain: %s", got)
 	}
 }

@@ -82,11 +82,7 @@ func (a *app) lockEnv(ctx context.Context, blob state.Blob, env, op string, time
 		lease, err := locker.Lock(ctx, env, state.LockInfo{Operation: op, Version: version, Process: proc}, ttl)
 		if err == nil {
 			if prev := lease.TookOver(); prev != nil {
-				if lease.HolderGone() {
-					fmt.Fprintf(a.err, "Took over the lock %s of %s (%s): its holder, %s, is gone.\n", prev.ID, prev.Who, prev.Operation, prev.Process)
-				} else {
-					fmt.Fprintf(a.err, "Took over the expired lock %s of %s (%s).\n", prev.ID, prev.Who, prev.Operation)
-				}
+				fmt.Fprintln(a.err, tookOverMessage(prev, lease.HolderGone()))
 			}
 			lctx, cancel := context.WithCancelCause(ctx)
 			stop := lease.KeepAlive(context.WithoutCancel(ctx))

@@ -437,9 +437,12 @@ func (c *Cloud) Handler(k *knobs.Knobs) http.Handler {
 	return mux
 }
 
-// S3Handler returns the S3 server behind the given knobs.
+// S3Handler returns the S3 server behind the given knobs. Like OVH's, it
+// answers only requests signed (AWS Signature Version 4) with the cloud's
+// S3 access key and secret, those that `acco local env` exports.
 func (c *Cloud) S3Handler(k *knobs.Knobs) http.Handler {
-	return k.Wrap("s3", gofakes3.New(c.s3, gofakes3.WithAutoBucket(false)).Server())
+	s3 := gofakes3.New(c.s3, gofakes3.WithAutoBucket(false)).Server()
+	return k.Wrap("s3", s3store.RequireSignature(s3, map[string]string{c.creds.S3AccessKey: c.creds.S3SecretKey}))
 }
 
 // Serve answers requests until ctx is done, then shuts down cleanly.

@@ -25,7 +25,7 @@ func serve(t *testing.T, dir string) (*s3.Client, *Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(gofakes3.New(st).Server())
+	srv := httptest.NewServer(RequireSignature(gofakes3.New(st).Server(), map[string]string{"k": "s"}))
 	t.Cleanup(func() { srv.Close(); st.Close() })
 	client := s3.New(s3.Options{
 		BaseEndpoint:               aws.String(srv.URL),
