@@ -33,6 +33,7 @@ func (t *tailBuffer) String() string { return strings.TrimSpace(string(t.b)) }
 func run(ctx context.Context, what, path string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Env = toolEnv(os.Environ())
+	cmd.SysProcAttr = childAttr()
 	cmd.WaitDelay = 10 * time.Second
 	var stdout bytes.Buffer
 	var stderr tailBuffer
