@@ -672,7 +672,7 @@ func (b *S3Blob) putFile(ctx context.Context, key, path string) (string, error) 
 		Body: io.NewSectionReader(f, 0, size),
 	})
 	if err != nil {
-		return "", b.objectError(err)
+		return "", b.objectError(ctx, err)
 	}
 	if etag := trimETag(aws.ToString(out.ETag)); etag != "" {
 		return etag, nil
@@ -728,7 +728,7 @@ func (e *bodyError) Unwrap() error { return e.err }
 func (b *S3Blob) download(ctx context.Context, key string, w io.Writer) error {
 	out, err := b.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &b.bucket, Key: &key})
 	if err != nil {
-		return b.objectError(err)
+		return b.objectError(ctx, err)
 	}
 	defer out.Body.Close()
 	body := &readTracker{r: out.Body}
