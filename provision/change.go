@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/accoreboot/acco/internal/spec"
 	"github.com/accoreboot/acco/state"
 )
 
@@ -156,7 +157,7 @@ type StoppedDatabase struct {
 
 // Cluster returns the cluster's name (the YAML key).
 func (s StoppedDatabase) Cluster() string {
-	return strings.TrimPrefix(s.Address, "database.")
+	return strings.TrimPrefix(s.Address, spec.KindDatabase+".")
 }
 
 // Message says, for people, what a plan of env does about the database
