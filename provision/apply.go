@@ -67,6 +67,10 @@ type ApplyOptions struct {
 	RetryDelay time.Duration
 	// AccoVersion is written into state.
 	AccoVersion string
+	// Dumps is the state bucket, where a destroy plan made with
+	// PlanOptions.DeleteDumps deletes the dumps of stopped databases;
+	// needed only by such a plan.
+	Dumps state.Blob
 }
 
 func (o ApplyOptions) attempts() int {
@@ -185,6 +189,11 @@ func Apply(ctx context.Context, cl Clients, store *state.Store, plan *Plan, opts
 			}
 		}
 	}
+	for _, s := range plan.Stopped {
+		if s.DeleteDumps && opts.Dumps == nil {
+			return nil, fmt.Errorf("the plan deletes the dumps of %s and apply was given no state bucket", s.Address)
+		}
+	}
 	var failed bool
 	for _, stage := range a.stages() {
 		if failed || a.stopped() {
@@ -197,6 +206,9 @@ func Apply(ctx context.Context, cl Clients, store *state.Store, plan *Plan, opts
 			failed = true
 		}
 	}
+	if plan.Destroy && !failed && !a.stopped() && a.settleOnDemand(ctx) {
+		failed = true
+	}
 	if err := a.rec.finalize(ctx); err != nil {
 		failed = true
 		a.resMu.Lock()
@@ -206,6 +218,11 @@ func Apply(ctx context.Context, cl Clients, store *state.Store, plan *Plan, opts
 	rep := &Report{State: a.rec.snapshot()}
 	for _, c := range plan.Changes {
 		if r, ok := a.results[c.Address+"#"+string(c.Action)]; ok {
+			rep.Results = append(rep.Results, *r)
+		}
+	}
+	for _, s := range plan.Stopped {
+		if r, ok := a.results[s.Address+dumpsSuffix+"#"+string(Delete)]; ok {
 			rep.Results = append(rep.Results, *r)
 		}
 	}

@@ -4,6 +4,10 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
+
+	"github.com/accoreboot/acco/internal/spec"
+	"github.com/accoreboot/acco/state"
 )
 
 // Action is what a plan does to a resource. The string values are the one
@@ -121,6 +125,58 @@ type Plan struct {
 	// not finish (intents left in state), as "ACTION ADDRESS"; this plan
 	// adopts or finishes what they left.
 	Interrupted []string `json:"interrupted,omitempty"`
+	// Stopped lists the on-demand databases that acco db stop archived
+	// (state's on_demand records) and that this plan leaves alone: a
+	// stopped cluster is neither drift nor created; one being stopped is
+	// neither created, updated nor adopted. A destroy plan lists every
+	// record, to say what becomes of the dumps.
+	Stopped []StoppedDatabase `json:"stopped,omitempty"`
+}
+
+// StoppedDatabase is an on-demand database cluster recorded in state as
+// archived by acco db stop (see state.DatabaseArchive).
+type StoppedDatabase struct {
+	// Address is database.NAME.
+	Address string `json:"address"`
+	// Status is the record's: state.ArchiveStopped, state.ArchiveStopping
+	// or (in destroy plans only) state.ArchiveStarting.
+	Status string `json:"status"`
+	// Since is when the stop began.
+	Since time.Time `json:"since"`
+	// Manifest is the bucket key of the dumps' manifest.
+	Manifest string `json:"manifest"`
+	// Dumps is how many logical databases' dumps the record lists, and
+	// DumpPrefix the bucket prefix that holds them.
+	Dumps      int    `json:"dumps"`
+	DumpPrefix string `json:"dump_prefix"`
+	// DeleteDumps is set in a destroy plan made with
+	// PlanOptions.DeleteDumps: once everything else is destroyed, apply
+	// deletes every object under DumpPrefix and drops the record.
+	DeleteDumps bool `json:"delete_dumps,omitempty"`
+}
+
+// Cluster returns the cluster's name (the YAML key).
+func (s StoppedDatabase) Cluster() string {
+	return strings.TrimPrefix(s.Address, spec.KindDatabase+".")
+}
+
+// Message says, for people, what a plan of env does about the database
+// (destroy: a destroy plan).
+func (s StoppedDatabase) Message(env string, destroy bool) string {
+	since := s.Since.UTC().Format("2006-01-02 15:04 UTC")
+	dumps := fmt.Sprintf("its %d dump(s) stay in the state bucket under %s (acco destroy %s --delete-dumps deletes them)", s.Dumps, s.DumpPrefix, env)
+	if s.DeleteDumps {
+		dumps = fmt.Sprintf("once the rest is destroyed, its dumps under %s in the state bucket are deleted and its record dropped", s.DumpPrefix)
+	}
+	switch {
+	case !destroy && s.Status == state.ArchiveStopping:
+		return fmt.Sprintf("%s is being stopped; run acco db stop %s to finish (its dumps are in the state bucket since %s; acco leaves the cluster alone meanwhile)", s.Address, env, since)
+	case !destroy:
+		return fmt.Sprintf("%s is stopped (on demand) since %s; `acco db start %s` brings it back", s.Address, since, env)
+	case s.Status == state.ArchiveStopped:
+		return fmt.Sprintf("%s is stopped (on demand) since %s: nothing to delete in the cloud; %s", s.Address, since, dumps)
+	}
+	return fmt.Sprintf("%s is recorded as %s (on demand, since %s): its cluster is destroyed like the rest; %s", s.Address, s.Status, since, dumps)
 }
 
 // Summary counts the plan's changes.
@@ -142,10 +198,10 @@ func (p *Plan) Summary() Summary {
 	return s
 }
 
-// HasChanges reports whether applying the plan would change the cloud or the
-// state, or drift was seen: what --detailed-exitcode reports as 2.
+// HasChanges reports whether applying the plan would change the cloud, the
+// state or the state bucket (dumps to delete), or drift was seen.
 func (p *Plan) HasChanges() bool {
-	if len(p.Drift) > 0 {
+	if len(p.Drift) > 0 || slices.ContainsFunc(p.Stopped, func(s StoppedDatabase) bool { return s.DeleteDumps }) {
 		return true
 	}
 	for _, c := range p.Changes {
@@ -154,6 +210,15 @@ func (p *Plan) HasChanges() bool {
 		}
 	}
 	return false
+}
+
+// Unsettled reports whether the plan has changes or drift (HasChanges), or
+// leaves an on-demand database half stopped (acco db stop was interrupted
+// and is to be run again): what plan --detailed-exitcode reports as 2.
+func (p *Plan) Unsettled() bool {
+	return p.HasChanges() || slices.ContainsFunc(p.Stopped, func(s StoppedDatabase) bool {
+		return s.Status == state.ArchiveStopping && !p.Destroy
+	})
 }
 
 // Change returns the change for addr, or nil.

@@ -59,10 +59,14 @@ func (p *planner) planDatabases() {
 		}
 	}
 	seen := map[string]bool{}
+	p.planOnDemand(byID, seen)
 	if p.wanted() {
 		for _, name := range sortedKeys(p.in.Env.Databases) {
 			db := p.in.Env.Databases[name]
 			addr := spec.Address(spec.KindDatabase, name)
+			if seen[addr] {
+				continue // stopped on demand
+			}
 			seen[addr] = true
 			cloud := CloudName(p.env, name)
 			after, deps := p.desiredDatabase(name, db)
@@ -166,6 +170,52 @@ func (p *planner) planDatabases() {
 				continue
 			}
 			p.add(Change{Address: addr, Action: Delete, ID: c.ID, Before: clusterAttrs(c), Reason: p.sweepReason()})
+		}
+	}
+}
+
+// planOnDemand plans the clusters that acco db stop archived (state's
+// on_demand records): a dormant one (stopped; or being stopped, outside a
+// destroy) is marked seen, so that nothing creates, updates, adopts,
+// forgets or sweeps it, and is listed in the plan's Stopped. A cluster
+// found in the cloud for a stopped record is left alone and reported. A
+// destroy plan lists every record, to say what becomes of its dumps, and
+// forgets what state still holds of a stopped cluster.
+func (p *planner) planOnDemand(byID map[string]ovhdb.Cluster, seen map[string]bool) {
+	for _, name := range sortedKeys(p.st.OnDemand) {
+		arch := p.st.OnDemand[name]
+		addr := spec.Address(spec.KindDatabase, name)
+		_, dormant := p.dormant[name]
+		if !dormant && !p.opts.Destroy {
+			continue // starting: planned as usual, acco db start re-creates it
+		}
+		p.plan.Stopped = append(p.plan.Stopped, StoppedDatabase{Address: addr, Status: arch.Status, Since: arch.Since.UTC(),
+			Manifest: arch.Manifest, Dumps: len(arch.Dumps), DumpPrefix: state.DumpPrefix(p.env, name), DeleteDumps: p.opts.DeleteDumps})
+		if !dormant {
+			continue // destroyed like any cluster
+		}
+		seen[addr] = true
+		r := p.stateOf(addr)
+		var live *ovhdb.Cluster
+		if r != nil {
+			if c, ok := byID[r.ID]; ok {
+				live = &c
+			}
+		}
+		for _, c := range p.in.Observed.Clusters {
+			if live == nil && c.Description == CloudName(p.env, name) && c.Status != ovhdb.StatusDeleting {
+				live = &c
+			}
+		}
+		switch {
+		case live != nil && arch.Status == state.ArchiveStopped:
+			// Drift even where an interrupted apply left an intent: the
+			// record says the cluster was deleted after its dumps.
+			p.laterDrift = append(p.laterDrift, Drift{Address: addr, Message: fmt.Sprintf(
+				"recorded as stopped (on demand) since %s, yet cluster %s (%s) is in the cloud: it was made outside acco db start. acco leaves it alone (the data of the stop is in the dumps under %s): see what it holds, and delete it in the OVH control panel if it is not wanted",
+				arch.Since.UTC().Format("2006-01-02 15:04 UTC"), live.Description, live.ID, state.DumpPrefix(p.env, name))})
+		case live == nil && r != nil && p.opts.Destroy:
+			p.add(Change{Address: addr, Kind: r.Kind, Action: Read, ID: r.ID, Reason: "the cluster is stopped (on demand): forget it"})
 		}
 	}
 }

@@ -18,6 +18,9 @@ func (p *planner) planDatabaseDBs() {
 	seen := map[string]bool{}
 	if p.wanted() {
 		for _, cluster := range sortedKeys(p.in.Env.Databases) {
+			if _, ok := p.dormant[cluster]; ok {
+				continue // stopped on demand: its users and databases went with it
+			}
 			db := p.in.Env.Databases[cluster]
 			_, liveID, why := p.clusterOf(cluster)
 			for _, name := range db.LogicalDatabases {

@@ -51,6 +51,9 @@ func (p *planner) planDatabaseUsers() {
 	seen := map[string]bool{}
 	if p.wanted() {
 		for _, cluster := range sortedKeys(p.in.Env.Databases) {
+			if _, ok := p.dormant[cluster]; ok {
+				continue // stopped on demand: its users and databases went with it
+			}
 			db := p.in.Env.Databases[cluster]
 			_, liveID, why := p.clusterOf(cluster)
 			for _, name := range sortedKeys(db.Users) {
@@ -128,6 +131,9 @@ func (p *planner) planChildOrphans(kind string, seen map[string]bool, find func(
 			continue
 		}
 		cluster := strings.TrimPrefix(attrString(r.Attributes, "cluster"), spec.KindDatabase+".")
+		if _, ok := p.dormant[cluster]; ok && !p.opts.Destroy {
+			continue // its cluster is stopped on demand: left as it is
+		}
 		cc := p.plan.Change(spec.Address(spec.KindDatabase, cluster))
 		if cc == nil || cc.ID == "" || cc.Action == Read && cc.Before == nil {
 			p.add(Change{Address: r.Address, Kind: kind, Action: Read, ID: r.ID, Reason: "its cluster is gone: forget it"})

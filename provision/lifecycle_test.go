@@ -32,6 +32,7 @@ type harness struct {
 	env    *spec.Environment
 	cl     provision.Clients
 	store  *state.Store
+	blob   state.Blob // the state bucket under store
 	sealer *state.Sealer
 	events []provision.Event
 }
@@ -75,7 +76,8 @@ func connectHarness(lookup func(string) (string, bool), envDir, stateDir string)
 	if err != nil {
 		return nil, err
 	}
-	return &harness{env: env, store: state.NewStore(state.NewDirBlob(stateDir)), sealer: sealer,
+	blob := state.NewDirBlob(stateDir)
+	return &harness{env: env, store: state.NewStore(blob), blob: blob, sealer: sealer,
 		cl: provision.Clients{Compute: osc.Compute, Network: osc.Network, Image: osc.Image, DB: db}}, nil
 }
 
@@ -111,7 +113,7 @@ func (h *harness) plan(opts provision.PlanOptions) *provision.Plan {
 func (h *harness) apply(p *provision.Plan) *provision.Report {
 	h.t.Helper()
 	rep, err := provision.Apply(h.t.Context(), h.cl, h.store, p, provision.ApplyOptions{
-		Sealer: h.sealer, PollServer: 20 * time.Millisecond, PollDatabase: 20 * time.Millisecond,
+		Sealer: h.sealer, Dumps: h.blob, PollServer: 20 * time.Millisecond, PollDatabase: 20 * time.Millisecond,
 		ProgressEvery: 50 * time.Millisecond, RetryDelay: 10 * time.Millisecond, OnEvent: func(e provision.Event) { h.events = append(h.events, e) },
 	})
 	if err != nil {

@@ -30,6 +30,10 @@ type PlanOptions struct {
 	// them otherwise). Without it such a user is left alone and reported
 	// as drift, unless an interrupted apply of acco was creating it.
 	ResetUnknownUsers bool
+	// DeleteDumps, with Destroy, also deletes the dumps that acco db stop
+	// kept in the state bucket for the environment's on-demand databases,
+	// and their records in state. Without it a destroy keeps both.
+	DeleteDumps bool
 }
 
 // Inputs are everything a plan is a function of.
@@ -56,6 +60,10 @@ type planner struct {
 	// laterDrift is drift added after settle: it stays drift, never a
 	// read that records what is live.
 	laterDrift []Drift
+	// dormant are the on-demand clusters whose cluster the plan leaves
+	// alone, by name: stopped ones, and (except in a destroy plan) those
+	// being stopped.
+	dormant map[string]state.DatabaseArchive
 }
 
 // PlanChanges computes the plan for in. It does no I/O. Errors name every
@@ -69,8 +77,16 @@ func PlanChanges(in Inputs, opts PlanOptions) (*Plan, error) {
 	if st == nil {
 		st = &state.State{Env: in.Env.Name}
 	}
-	p := &planner{in: in, opts: opts, env: in.Env.Name, st: st,
+	if opts.DeleteDumps && !opts.Destroy {
+		return nil, errors.New("planning: deleting the dumps of stopped databases is part of a destroy only")
+	}
+	p := &planner{in: in, opts: opts, env: in.Env.Name, st: st, dormant: map[string]state.DatabaseArchive{},
 		plan: &Plan{Env: in.Env.Name, Lineage: st.Lineage, Serial: st.Serial, Destroy: opts.Destroy, RefreshOnly: opts.RefreshOnly, Changes: []Change{}, Drift: []Drift{}}}
+	for name, a := range st.OnDemand {
+		if a.Status == state.ArchiveStopped || (a.Status == state.ArchiveStopping && !opts.Destroy) {
+			p.dormant[name] = a
+		}
+	}
 	for _, a := range append(slices.Clone(opts.Targets), opts.Replace...) {
 		if !p.known(a) {
 			p.errs = append(p.errs, fmt.Errorf("address %s is neither in the environment nor in state (addresses look like instance.app; see acco plan %s)", a, p.env))
@@ -93,6 +109,7 @@ func PlanChanges(in Inputs, opts PlanOptions) (*Plan, error) {
 		p.refreshOnly()
 	}
 	sortChanges(p.plan.Changes)
+	sort.SliceStable(p.plan.Stopped, func(i, j int) bool { return p.plan.Stopped[i].Address < p.plan.Stopped[j].Address })
 	sort.SliceStable(p.plan.Drift, func(i, j int) bool { return p.plan.Drift[i].Address < p.plan.Drift[j].Address })
 	return p.plan, nil
 }
@@ -349,6 +366,13 @@ func (p *planner) applyTargets() {
 		}
 	}
 	p.plan.Drift = drift
+	stopped := p.plan.Stopped[:0]
+	for _, x := range p.plan.Stopped {
+		if keep[x.Address] {
+			stopped = append(stopped, x)
+		}
+	}
+	p.plan.Stopped = stopped
 }
 
 // refreshOnly keeps only what records drift in state.

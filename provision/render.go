@@ -32,7 +32,10 @@ type JSONPlan struct {
 	Changes       []JSONChange `json:"changes"`
 	Drift         []Drift      `json:"drift"`
 	Interrupted   []string     `json:"interrupted,omitempty"`
-	Summary       Summary      `json:"summary"`
+	// Stopped lists the on-demand databases archived by acco db stop
+	// (see Plan.Stopped).
+	Stopped []StoppedDatabase `json:"stopped,omitempty"`
+	Summary Summary           `json:"summary"`
 }
 
 // hiddenAttrs are attributes kept for apply but not shown: a database's
@@ -64,7 +67,7 @@ func present(m map[string]any) map[string]any {
 // JSON returns the plan's JSON document.
 func (p *Plan) JSON() JSONPlan {
 	doc := JSONPlan{FormatVersion: FormatVersion, Env: p.Env, Lineage: p.Lineage, Serial: p.Serial,
-		Destroy: p.Destroy, RefreshOnly: p.RefreshOnly, Changes: []JSONChange{}, Drift: p.Drift, Interrupted: p.Interrupted, Summary: p.Summary()}
+		Destroy: p.Destroy, RefreshOnly: p.RefreshOnly, Changes: []JSONChange{}, Drift: p.Drift, Interrupted: p.Interrupted, Stopped: p.Stopped, Summary: p.Summary()}
 	if doc.Drift == nil {
 		doc.Drift = []Drift{}
 	}
@@ -87,8 +90,24 @@ func (p *Plan) Render(w io.Writer) error {
 	if len(p.Interrupted) > 0 {
 		fmt.Fprintf(&b, "An earlier apply was interrupted during: %s.\nThis plan adopts or finishes what it left.\n\n", strings.Join(p.Interrupted, ", "))
 	}
-	if changed == 0 && len(p.Drift) == 0 {
-		fmt.Fprintf(&b, "No changes: the cloud matches environment %s.\n", p.Env)
+	for _, s := range p.Stopped {
+		fmt.Fprintf(&b, "%s.\n", s.Message(p.Env, p.Destroy))
+	}
+	if len(p.Stopped) > 0 {
+		b.WriteString("\n")
+	}
+	dumps := 0
+	for _, s := range p.Stopped {
+		if s.DeleteDumps {
+			dumps++
+		}
+	}
+	if changed == 0 && len(p.Drift) == 0 && dumps == 0 {
+		if p.Unsettled() {
+			fmt.Fprintf(&b, "No changes that apply can make: the stop above is for acco db stop %s to finish.\n", p.Env)
+		} else {
+			fmt.Fprintf(&b, "No changes: the cloud matches environment %s.\n", p.Env)
+		}
 		_, err := io.WriteString(w, b.String())
 		return err
 	}
@@ -151,8 +170,12 @@ func (p *Plan) Render(w io.Writer) error {
 		}
 	}
 	s := p.Summary()
-	if changed > 0 {
-		fmt.Fprintf(&b, "\nPlan: %d to create, %d to update, %d to replace, %d to delete.\n", s.Create, s.Update, s.Replace, s.Delete)
+	if changed > 0 || dumps > 0 {
+		fmt.Fprintf(&b, "\nPlan: %d to create, %d to update, %d to replace, %d to delete", s.Create, s.Update, s.Replace, s.Delete)
+		if dumps > 0 {
+			fmt.Fprintf(&b, "; the dumps of %d on-demand database(s) to delete", dumps)
+		}
+		b.WriteString(".\n")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -14,6 +14,9 @@ func FuzzDecode(f *testing.F) {
 	if data, err := sample().Encode(); err == nil {
 		f.Add(data)
 	}
+	if data, err := stoppedSample().Encode(); err == nil {
+		f.Add(data)
+	}
 	if data, err := state.New("test", "v").Encode(); err == nil {
 		f.Add(data)
 	}
@@ -22,6 +25,8 @@ func FuzzDecode(f *testing.F) {
 		`{"format_version":1,"lineage":"l","resources":[{"address":"b.x","attributes":{"n":1e400}},{"address":"a.y","secrets":{}}]}`,
 		`{"format_version":1,"lineage":"l","outputs":{"o":{"value":[1,"x",null,{"k":-0.5}]}},"hosts":{"h":{"address":"a","host_keys":null}}}`,
 		`{"format_version":1,"lineage":"l","pending":[{"address":"a","action":"restart","started":"2026-05-01T10:00:00+02:00"}]}`,
+		`{"format_version":1,"lineage":"l","on_demand":{"main":{"status":"starting","since":"2026-12-06T05:15:00+01:00","manifest":"","dumps":null}}}`,
+		`{"format_version":1,"lineage":"l","on_demand":{}}`,
 		`{"format_version":2,"lineage":"l"}`,
 		`{"format_version":1}`,
 		`null`,

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -48,6 +49,48 @@ type State struct {
 	// Pending are intents written before a mutating call, and owed
 	// restarts; an entry is removed once the action is known to be done.
 	Pending []Pending `json:"pending"`
+	// OnDemand records the on-demand databases that acco db stop archived,
+	// by cluster name (the key of the YAML's databases map). A cluster
+	// with no entry runs as usual. Absent from the JSON when empty.
+	OnDemand map[string]DatabaseArchive `json:"on_demand,omitempty"`
+}
+
+// Statuses of an on-demand database's archive (DatabaseArchive.Status).
+const (
+	// ArchiveStopping means the dumps are verified and recorded and the
+	// cluster, which may still exist, is being deleted: acco db stop was
+	// interrupted and finishes the job when run again.
+	ArchiveStopping = "stopping"
+	// ArchiveStopped means the cluster is gone; its data is in the dumps.
+	ArchiveStopped = "stopped"
+	// ArchiveStarting means the cluster is being re-created and restored
+	// by acco db start.
+	ArchiveStarting = "starting"
+)
+
+// DatabaseArchive records an on-demand database cluster that acco db stop
+// dumped into the state bucket.
+type DatabaseArchive struct {
+	// Status is ArchiveStopping, ArchiveStopped or ArchiveStarting.
+	Status string `json:"status"`
+	// Since is when the stop began (when the dumps were taken).
+	Since time.Time `json:"since"`
+	// Manifest is the bucket key of the (sealed) manifest of the dumps.
+	Manifest string `json:"manifest"`
+	// Dumps summarises the dumps, as the manifest lists them.
+	Dumps []ArchivedDump `json:"dumps"`
+}
+
+// ArchivedDump is one logical database's dump in the state bucket.
+type ArchivedDump struct {
+	// Database is the logical database's name.
+	Database string `json:"database"`
+	// Key is the bucket key of the encrypted dump.
+	Key string `json:"key"`
+	// Size is the dump's size in plaintext bytes.
+	Size int64 `json:"size"`
+	// SHA256 is the hex SHA-256 of the encrypted object as stored.
+	SHA256 string `json:"sha256"`
 }
 
 // Resource is one managed resource.
@@ -181,6 +224,15 @@ func (s *State) normalize() {
 		}
 	}
 	sortResources(s.Resources)
+	if len(s.OnDemand) == 0 {
+		s.OnDemand = nil
+	}
+	for name, a := range s.OnDemand {
+		if a.Dumps == nil {
+			a.Dumps = []ArchivedDump{}
+			s.OnDemand[name] = a
+		}
+	}
 }
 
 // check validates what Encode and Decode require beyond JSON syntax. The
@@ -192,6 +244,22 @@ func (s *State) check() error {
 		}
 		if i > 0 && s.Resources[i-1].Address == r.Address {
 			return fmt.Errorf("resource %s appears twice", r.Address)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(s.OnDemand)) {
+		a := s.OnDemand[name]
+		switch {
+		case name == "":
+			return errors.New("on_demand has an entry with no cluster name")
+		case a.Status != ArchiveStopping && a.Status != ArchiveStopped && a.Status != ArchiveStarting:
+			return fmt.Errorf("on_demand.%s: status %q is not %s, %s or %s", name, a.Status, ArchiveStopping, ArchiveStopped, ArchiveStarting)
+		case a.Manifest == "" && a.Status != ArchiveStarting:
+			return fmt.Errorf("on_demand.%s is %s and names no manifest: where its dumps are is lost", name, a.Status)
+		}
+		for i, d := range a.Dumps {
+			if d.Database == "" || d.Key == "" {
+				return fmt.Errorf("on_demand.%s: dump %d names no database or no key", name, i)
+			}
 		}
 	}
 	return nil
@@ -211,6 +279,7 @@ func (s *State) Encode() ([]byte, error) {
 	c := *s
 	c.FormatVersion = FormatVersion
 	c.Resources = slices.Clone(s.Resources)
+	c.OnDemand = maps.Clone(s.OnDemand)
 	c.normalize()
 	if err := c.check(); err != nil {
 		return nil, fmt.Errorf("encode state: %w", err)

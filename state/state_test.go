@@ -116,6 +116,11 @@ func TestDecodeRefuses(t *testing.T) {
 		{"DuplicateAddress", `{"format_version":1,"lineage":"l","resources":[{"address":"a.b"},{"address":"a.b"}]}`, "appears twice", nil},
 		{"EmptyAddress", `{"format_version":1,"lineage":"l","resources":[{"kind":"x"}]}`, "no address", nil},
 		{"WrongType", `{"format_version":1,"lineage":"l","serial":"7"}`, "decode state", nil},
+		{"OnDemandBadStatus", `{"format_version":1,"lineage":"l","on_demand":{"main":{"status":"paused","manifest":"m"}}}`, `on_demand.main: status "paused" is not stopping, stopped or starting`, nil},
+		{"OnDemandNoManifest", `{"format_version":1,"lineage":"l","on_demand":{"main":{"status":"stopped"}}}`, "on_demand.main is stopped and names no manifest", nil},
+		{"OnDemandNoName", `{"format_version":1,"lineage":"l","on_demand":{"":{"status":"stopped","manifest":"m"}}}`, "no cluster name", nil},
+		{"OnDemandDumpNoKey", `{"format_version":1,"lineage":"l","on_demand":{"main":{"status":"stopped","manifest":"m","dumps":[{"database":"acco"}]}}}`, "on_demand.main: dump 0 names no database or no key", nil},
+		{"OnDemandUnknownField", `{"format_version":1,"lineage":"l","on_demand":{"main":{"status":"stopped","manifest":"m","extra":1}}}`, "unknown field", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := state.Decode([]byte(tc.data))
@@ -193,5 +198,74 @@ func TestResources(t *testing.T) {
 				t.Errorf("addresses = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// stoppedSample is sample with a stopped on-demand database.
+func stoppedSample() *state.State {
+	st := sample()
+	st.OnDemand = map[string]state.DatabaseArchive{"main": {
+		Status:   state.ArchiveStopped,
+		Since:    time.Date(2026, 12, 6, 4, 15, 0, 0, time.UTC),
+		Manifest: "test/dumps/main/20261206T041500Z/manifest.json.sealed",
+		Dumps: []state.ArchivedDump{{Database: "acco", Key: "test/dumps/main/20261206T041500Z/acco.dump.sealed", Size: 1 << 20,
+			SHA256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}},
+	}}
+	return st
+}
+
+func TestOnDemandRoundTrip(t *testing.T) {
+	plain, err := sample().Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(plain, []byte("on_demand")) {
+		t.Errorf("a state with no on-demand database mentions on_demand:\n%s", plain)
+	}
+	// An empty map is the same state as none.
+	empty := sample()
+	empty.OnDemand = map[string]state.DatabaseArchive{}
+	if b, err := empty.Encode(); err != nil || !bytes.Equal(b, plain) {
+		t.Errorf("an empty on_demand changes the encoding (%v):\n%s", err, b)
+	}
+
+	st := stoppedSample()
+	a, err := st.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"on_demand": {`, `"status": "stopped"`, `"since": "2026-12-06T04:15:00Z"`, `"manifest": "test/dumps/main/20261206T041500Z/manifest.json.sealed"`, `"size": 1048576`} {
+		if !bytes.Contains(a, []byte(want)) {
+			t.Errorf("encoding lacks %s:\n%s", want, a)
+		}
+	}
+	got, err := state.Decode(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if arch := got.OnDemand["main"]; arch.Status != state.ArchiveStopped || !arch.Since.Equal(st.OnDemand["main"].Since) || len(arch.Dumps) != 1 || arch.Dumps[0].Size != 1<<20 {
+		t.Errorf("decoded record %+v", arch)
+	}
+	if b, err := got.Encode(); err != nil || !bytes.Equal(a, b) {
+		t.Errorf("round trip changed the encoding (%v):\n%s\n%s", err, a, b)
+	}
+
+	// A record with no dumps (a start with --empty) encodes them as [].
+	st.OnDemand["main"] = state.DatabaseArchive{Status: state.ArchiveStarting, Since: time.Date(2026, 12, 6, 4, 15, 0, 0, time.UTC)}
+	if a, err = st.Encode(); err != nil || !bytes.Contains(a, []byte(`"dumps": []`)) {
+		t.Errorf("starting record with no dumps (%v):\n%s", err, a)
+	}
+	if st.OnDemand["main"].Dumps != nil {
+		t.Error("Encode modified the caller's record")
+	}
+}
+
+func TestEncodeRefusesBadOnDemand(t *testing.T) {
+	st := stoppedSample()
+	arch := st.OnDemand["main"]
+	arch.Manifest = ""
+	st.OnDemand["main"] = arch
+	if _, err := st.Encode(); err == nil || !strings.Contains(err.Error(), "names no manifest") {
+		t.Fatalf("Encode of a stopped record with no manifest: %v", err)
 	}
 }

@@ -25,6 +25,8 @@ type applyFlags struct {
 	parallelism int
 	lockTimeout time.Duration
 	rollback    rollbackFlags
+	// deleteDumps is acco destroy's --delete-dumps.
+	deleteDumps bool
 }
 
 func (f *applyFlags) register(cmd *cobra.Command) {
@@ -75,15 +77,23 @@ func (a *app) destroyCommand() *cobra.Command {
 		Long: `Destroy deletes what the environment has in the cloud, in reverse dependency
 order: database users and databases, clusters, instances, security groups,
 keypairs. A database with protect: true refuses: lift the protection in the
-YAML and apply first.`,
+YAML and apply first.
+
+An on-demand database stopped by acco db stop has no cluster to delete; its
+dumps stay in the state bucket, and its record in state (so that acco db
+status still lists them and acco db start can restore them after a new
+apply), unless --delete-dumps: then, once everything else is destroyed, the
+dumps and the record are deleted too.`,
 		Example: `  acco destroy test
-  acco destroy test --auto-approve`,
+  acco destroy test --auto-approve
+  acco destroy preprod --delete-dumps`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.runApply(cmd.Context(), args[0], "", true, f)
 		},
 	}
 	f.register(cmd)
+	cmd.Flags().BoolVar(&f.deleteDumps, "delete-dumps", false, "also delete the dumps that acco db stop kept in the state bucket for stopped databases")
 	return cmd
 }
 
@@ -109,7 +119,7 @@ func (a *app) runApply(ctx context.Context, envName, planFile string, destroy bo
 		if p, err = readPlanFile(planFile, envName); err != nil {
 			return err
 		}
-	} else if p, err = r.makePlan(provision.PlanOptions{Destroy: destroy, ResetUnknownUsers: f.rollback.resetUnknownUsers}); err != nil {
+	} else if p, err = r.makePlan(provision.PlanOptions{Destroy: destroy, DeleteDumps: f.deleteDumps, ResetUnknownUsers: f.rollback.resetUnknownUsers}); err != nil {
 		return err
 	}
 	h := a.human()
@@ -145,7 +155,7 @@ func (a *app) applyPlan(r *planRun, p *provision.Plan, op string, parallelism in
 	// The first interrupt cancels r.ctx: stop starting operations but let
 	// the ones in flight finish and record (the second interrupt exits).
 	rep, applyErr := provision.Apply(context.WithoutCancel(r.ctx), r.clients, r.store, p, provision.ApplyOptions{
-		Parallelism: parallelism, Sealer: sealer, OnEvent: view.event, Stop: r.ctx.Done(), AccoVersion: version,
+		Parallelism: parallelism, Sealer: sealer, OnEvent: view.event, Stop: r.ctx.Done(), AccoVersion: version, Dumps: r.blob,
 	})
 	if rep == nil {
 		if errors.Is(applyErr, provision.ErrStalePlan) {

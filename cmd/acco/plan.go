@@ -38,8 +38,13 @@ With --json it prints one JSON document (format_version 1); secrets show as
 "(sensitive)". With --out it saves the plan for acco apply ENV FILE, which
 applies exactly that plan and refuses it if the state moved since.
 
+An on-demand database stopped by acco db stop is neither drift nor created:
+the plan says since when it is stopped and that acco db start brings it back.
+One whose stop was interrupted is left alone until acco db stop runs again.
+
 Exit codes: 0 success (with --detailed-exitcode: no changes), 1 error,
-2 changes or drift present (with --detailed-exitcode), 3 the lock is held.`,
+2 changes or drift present, or a database stop left unfinished (with
+--detailed-exitcode), 3 the lock is held.`,
 		Example: `  acco plan test
   acco plan prod --detailed-exitcode
   acco plan test --out test.plan && acco apply test test.plan
@@ -74,7 +79,7 @@ Exit codes: 0 success (with --detailed-exitcode: no changes), 1 error,
 			if f.out != "" {
 				fmt.Fprintf(a.err, "Saved the plan to %s. Apply exactly this plan with: acco apply %s %s\n", f.out, args[0], f.out)
 			}
-			if f.detailedExit && p.HasChanges() {
+			if f.detailedExit && p.Unsettled() {
 				return &codedError{code: exitChanges, err: fmt.Errorf("changes present"), reported: true}
 			}
 			return nil

@@ -33,6 +33,7 @@ func TestMain(m *testing.M) {
 		"hostrun":    func() { os.Exit(hostrun()) },
 		"jsonstream": func() { os.Exit(jsonstream()) },
 		"stateput":   func() { os.Exit(stateput()) },
+		"ondemand":   func() { os.Exit(ondemand()) },
 	})
 }
 
