@@ -20,7 +20,7 @@ ACCO := bin/acco
 # environment lives on the local cloud (make demo), whose variables acco local env prints.
 WITH_CREDS = $(if $(wildcard credentials.sh),source ./credentials.sh &&,) $(if $(filter local,$(ENV)),vars=$$($(ACCO) local env) && eval "$$vars" &&,)
 
-.PHONY: soak all build test lint fmt-check vet staticcheck unit fuzz bench deps vm-image example-backend validate init bootstrap plan apply configure deploy verify destroy demo local-down clean
+.PHONY: soak all build test lint fmt-check vet staticcheck unit fuzz bench deps vm-image example-backend validate init bootstrap plan apply configure deploy verify destroy db-stop db-start db-status demo local-down clean
 
 all: build
 
@@ -88,6 +88,15 @@ destroy: build ## acco destroy $(ENV): asks for confirmation; a protected databa
 
 verify: build ## acco verify $(ENV): a tracker's position through the broker into PostgreSQL, the backend, PowerSync
 	$(WITH_CREDS) $(ACCO) verify $(ENV)
+
+db-stop: build ## acco db stop $(ENV): dump an on-demand database into the state bucket, then delete its cluster (asks)
+	$(WITH_CREDS) $(ACCO) db stop $(ENV)
+
+db-start: build ## acco db start $(ENV): create a stopped on-demand database again, restore it, configure and verify
+	$(WITH_CREDS) $(ACCO) db start $(ENV)
+
+db-status: build ## acco db status $(ENV): running or stopped, since when, the dumps kept
+	$(WITH_CREDS) $(ACCO) db status $(ENV)
 
 example-backend: .acco/example-backend.tar.gz ## pack examples/backend, the local environment's backend
 

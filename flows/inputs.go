@@ -85,39 +85,10 @@ func (s *Session) Inputs(ctx context.Context) (*Inputs, error) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		addr := spec.Address(spec.KindDatabase, n)
-		res, ok := s.State.Resource(addr)
-		if !ok || res.Status == state.StatusTainted {
-			return nil, withHint(fmt.Errorf("%s is not ready in the state of %s", addr, env.Name), "create it first: acco apply %s", env.Name)
-		}
-		host, _ := res.Attributes["host"].(string)
-		port := attrInt(res.Attributes["port"])
-		if host == "" || port == 0 {
-			return nil, withHint(fmt.Errorf("%s has no endpoint in state yet", addr), "run acco apply %s to finish it", env.Name)
-		}
-		ca, err := s.Clients.DB.CACertificate(ctx, res.ID)
-		if err != nil {
-			return nil, err
-		}
-		in.Databases[n] = templates.DB{Host: host, Port: port, CACert: ca}
-		clusterID := res.ID
-		pw, err := secrets.AdminPassword(ctx, n, clusterID, func(ctx context.Context) (string, string, error) {
-			users, err := s.Clients.DB.ListUsers(ctx, clusterID)
-			if err != nil {
-				return "", "", err
-			}
-			for _, u := range users {
-				if u.Username == AdminUser {
-					u2, err := s.Clients.DB.ResetPassword(ctx, clusterID, u.ID)
-					if err != nil {
-						return "", "", err
-					}
-					return u.ID, u2.Password, nil
-				}
-			}
-			return "", "", fmt.Errorf("%s: cluster %s has no %s user", addr, clusterID, AdminUser)
-		})
+		db, pw, err := s.clusterLogin(ctx, secrets, n)
 		if errors.Is(err, configure.ErrNoAdminPassword) {
+			addr := spec.Address(spec.KindDatabase, n)
+			in.Databases[n] = db
 			out.Notes = append(out.Notes, fmt.Sprintf("Note: the database bootstrap of %s is not checked: its admin password is reset and recorded by the first acco configure %s.", addr, env.Name))
 			out.Admins = nil
 			continue
@@ -125,8 +96,9 @@ func (s *Session) Inputs(ctx context.Context) (*Inputs, error) {
 		if err != nil {
 			return nil, err
 		}
+		in.Databases[n] = db
 		if out.Admins != nil {
-			out.Admins[n] = configure.DBAdmin{Host: host, Port: port, User: AdminUser, Password: pw, CACert: ca}
+			out.Admins[n] = configure.DBAdmin{Host: db.Host, Port: db.Port, User: AdminUser, Password: pw, CACert: db.CACert}
 		}
 	}
 	if in.TLS, err = listenerTLS(env); err != nil {
@@ -154,6 +126,61 @@ func (s *Session) Inputs(ctx context.Context) (*Inputs, error) {
 		}
 	}
 	return out, nil
+}
+
+// clusterLogin returns cluster n's endpoint and CA (from state and OVH) and
+// its admin password: sealed in state, or reset once through OVH and
+// recorded (unless the session is read-only: configure.ErrNoAdminPassword).
+func (s *Session) clusterLogin(ctx context.Context, secrets *configure.StateSecrets, n string) (templates.DB, string, error) {
+	env := s.Env
+	addr := spec.Address(spec.KindDatabase, n)
+	if rec, stopped := s.State.OnDemand[n]; stopped && rec.Status != state.ArchiveStarting {
+		return templates.DB{}, "", withHint(fmt.Errorf("%s of %s is %s (on demand) since %s: the services have no database to use", addr, env.Name, rec.Status, rec.Since.UTC().Format("2006-01-02 15:04 UTC")),
+			"start it first: acco db start %s %s (it configures the host too)", env.Name, n)
+	}
+	res, ok := s.State.Resource(addr)
+	if !ok || res.Status == state.StatusTainted {
+		return templates.DB{}, "", withHint(fmt.Errorf("%s is not ready in the state of %s", addr, env.Name), "create it first: acco apply %s", env.Name)
+	}
+	host, _ := res.Attributes["host"].(string)
+	port := attrInt(res.Attributes["port"])
+	if host == "" || port == 0 {
+		return templates.DB{}, "", withHint(fmt.Errorf("%s has no endpoint in state yet", addr), "run acco apply %s to finish it", env.Name)
+	}
+	ca, err := s.Clients.DB.CACertificate(ctx, res.ID)
+	if err != nil {
+		return templates.DB{}, "", err
+	}
+	db := templates.DB{Host: host, Port: port, CACert: ca}
+	clusterID := res.ID
+	pw, err := secrets.AdminPassword(ctx, n, clusterID, func(ctx context.Context) (string, string, error) {
+		users, err := s.Clients.DB.ListUsers(ctx, clusterID)
+		if err != nil {
+			return "", "", err
+		}
+		for _, u := range users {
+			if u.Username == AdminUser {
+				u2, err := s.Clients.DB.ResetPassword(ctx, clusterID, u.ID)
+				if err != nil {
+					return "", "", err
+				}
+				return u.ID, u2.Password, nil
+			}
+		}
+		return "", "", fmt.Errorf("%s: cluster %s has no %s user", addr, clusterID, AdminUser)
+	})
+	return db, pw, err
+}
+
+// AdminLogin returns how acco logs in to cluster n as its admin (the
+// password reset once through OVH and recorded when it is not yet), without
+// the rest of the services' inputs.
+func (s *Session) AdminLogin(ctx context.Context, n string) (configure.DBAdmin, error) {
+	db, pw, err := s.clusterLogin(ctx, s.Secrets(), n)
+	if err != nil {
+		return configure.DBAdmin{}, err
+	}
+	return configure.DBAdmin{Host: db.Host, Port: db.Port, User: AdminUser, Password: pw, CACert: db.CACert}, nil
 }
 
 // readLocal reads a local file the YAML names at key (a path as LocalPath

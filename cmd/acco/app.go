@@ -96,6 +96,7 @@ Exit codes: 0 success, 1 error, 2 changes or drift present (with
 		a.deviceCommand(),
 		a.verifyCommand(),
 		a.secretsCommand(),
+		a.dbCommand(),
 	)
 	return root
 }

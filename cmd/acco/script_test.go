@@ -34,6 +34,7 @@ func TestMain(m *testing.M) {
 		"jsonstream": func() { os.Exit(jsonstream()) },
 		"stateput":   func() { os.Exit(stateput()) },
 		"ondemand":   func() { os.Exit(ondemand()) },
+		"dbsql":      func() { os.Exit(dbsql()) },
 	})
 }
 

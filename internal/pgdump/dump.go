@@ -28,6 +28,10 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 
 func (t *tailBuffer) String() string { return strings.TrimSpace(string(t.b)) }
 
+// ErrEmptyDump is returned by List for a readable dump that holds nothing:
+// the dump of a database with no object of its own.
+var ErrEmptyDump = errors.New("pg_restore found no entries: the database holds nothing to dump")
+
 // run runs a client program under ctx and returns its standard output;
 // its error carries what the program said on standard error.
 func run(ctx context.Context, what, path string, args ...string) ([]byte, error) {
@@ -149,11 +153,11 @@ func List(ctx context.Context, t Tools, dump string) ([]string, error) {
 		}
 		entries = append(entries, line)
 	}
-	if len(entries) == 0 {
-		return nil, fmt.Errorf("pgdump: list %s: pg_restore found no entries", dump)
-	}
 	if _, err := run(ctx, "read "+dump, t.PgRestore, "--file="+os.DevNull, dump); err != nil {
 		return nil, err
+	}
+	if len(entries) == 0 {
+		return nil, fmt.Errorf("pgdump: list %s: %w", dump, ErrEmptyDump)
 	}
 	return entries, nil
 }

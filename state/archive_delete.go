@@ -1,17 +1,9 @@
 package state
 
-// TODO merge: state/archive.go (branch archive) defines DumpPrefix too, with
-// the same contract; keep one of the two when both branches land.
-
 import (
 	"context"
 	"fmt"
-	"strings"
 )
-
-// DumpPrefix returns the bucket prefix under which the dumps of an
-// on-demand database cluster are kept: <env>/dumps/<cluster>/.
-func DumpPrefix(env, cluster string) string { return env + "/dumps/" + cluster + "/" }
 
 // DeleteDumps deletes every object under DumpPrefix(env, cluster) (dumps
 // and manifests of every stop of the cluster) and returns how many it
@@ -20,8 +12,8 @@ func DeleteDumps(ctx context.Context, b Blob, env, cluster string) (int, error) 
 	if err := checkEnv(env); err != nil {
 		return 0, fmt.Errorf("delete dumps: %w", err)
 	}
-	if cluster == "" || cluster == "." || cluster == ".." || strings.ContainsAny(cluster, `/\`) {
-		return 0, fmt.Errorf("delete dumps: invalid cluster name %q", cluster)
+	if err := CheckArchiveName("cluster", cluster); err != nil {
+		return 0, fmt.Errorf("delete dumps: %w", err)
 	}
 	prefix := DumpPrefix(env, cluster)
 	keys, err := b.List(ctx, prefix)
