@@ -15,6 +15,10 @@ echo "== fault rate: the lifecycle under 20 % injected faults (cloud APIs and th
 go test -count=1 ./provision -run 'TestLifecycleUnderFaultsWithS3State$' -v -timeout 60m |
 	grep -E 'seeds|^(ok|FAIL)'
 
+echo "== db stop and db start killed with SIGKILL after each of their requests, then run once more: rows compared"
+ACCO_DBKILL_ROUNDS=0 go test -count=1 ./cmd/acco -run 'TestScripts/db_kill$' -v -timeout 60m |
+	grep -E 'converged=|FAILED|^(ok|FAIL)'
+
 echo "== black holes (Keystone, OVH API, S3 accept and never answer) and a rolled-back state"
 go test -short -count=1 ./cmd/acco -run 'TestScripts/(blackhole|rollback)$' -v -timeout 20m |
 	grep -E -- '--- (PASS|FAIL)|^(ok|FAIL)'

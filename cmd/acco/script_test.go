@@ -205,6 +205,12 @@ func TestScripts(t *testing.T) {
 				rounds = "5"
 			}
 			e.Setenv("ACCO_SOAK_ITERATIONS", rounds)
+			// Kill points of db_kill.txtar per command (make soak: 0, every one).
+			dbKill := os.Getenv("ACCO_DBKILL_ROUNDS")
+			if dbKill == "" {
+				dbKill = "3"
+			}
+			e.Setenv("ACCO_DBKILL_ROUNDS", dbKill)
 			e.Setenv("ESC", "\x1b")
 			e.Setenv("NL", "two\nlines")
 			// Scripts that start a local cloud in $WORK/cloud leave none behind.
