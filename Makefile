@@ -54,10 +54,11 @@ fuzz: ## run each fuzz target for a while
 	$(GO) test ./internal/spec -run '^$$' -fuzz FuzzLoad -fuzztime 30s
 	$(GO) test ./state -run '^$$' -fuzz FuzzDecode -fuzztime 30s
 
-bench: deps vm-image ## benchmarks: no-op plan at 50 ms latency; no-op configure vs the same Ansible playbook on a VM
+bench: deps vm-image ## benchmarks: no-op plan at 50 ms latency; no-op configure vs the same Ansible playbook on a VM; db stop + start of 100 MiB vs plain pg_dump/pg_restore
 	@command -v ansible-playbook >/dev/null || { [ "$$(id -u)" -eq 0 ] && export DEBIAN_FRONTEND=noninteractive && apt-get update -qq && apt-get install -y -qq ansible >/dev/null; } || echo "ansible not installed (make bench installs it as root; else sudo apt-get install ansible): the Ansible benchmark will skip"
 	$(GO) test ./provision -run '^$$' -bench PlanNoop -benchtime 5x
 	$(GO) test ./configure -run '^$$' -bench Noop -benchtime 3x -timeout 60m
+	$(GO) test ./cmd/acco -run '^$$' -bench DBStopStart -benchtime 3x -timeout 60m
 
 soak: deps ## the reliability trials (kill and resume 30 times, faults over 10 seeds, black holes, rollback) with their figures
 	@scripts/soak.sh

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -25,37 +26,19 @@ func dbsql() int {
 		fmt.Fprintln(os.Stderr, "usage: dbsql ENV CLUSTER DB SQL")
 		return 2
 	}
-	if err := runDBSQL(os.Args[1], os.Args[2], os.Args[3], os.Args[4]); err != nil {
+	if err := runDBSQL(os.Stdout, "environments", os.Args[1], os.Args[2], os.Args[3], os.Args[4]); err != nil {
 		fmt.Fprintln(os.Stderr, "dbsql:", err)
 		return 1
 	}
 	return 0
 }
 
-func runDBSQL(envName, cluster, db, sql string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+// runDBSQL runs sql in database db of cluster of envName (environments
+// read from envDir) as the cluster's admin and prints the rows on w.
+func runDBSQL(w io.Writer, envDir, envName, cluster, db, sql string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	env, err := spec.Load("environments", envName, os.LookupEnv)
-	if err != nil {
-		return err
-	}
-	blob, err := state.OpenBlob(ctx, os.Getenv("ACCO_STATE"))
-	if err != nil {
-		return err
-	}
-	sealer, err := state.NewSealer(os.Getenv("ACCO_STATE_KEY"))
-	if err != nil {
-		return err
-	}
-	api, err := ovhdb.New(ovhdb.Config{Project: env.Project})
-	if err != nil {
-		return err
-	}
-	s, err := flows.Open(ctx, env, state.NewStore(blob), sealer, provision.Clients{DB: api}, false)
-	if err != nil {
-		return err
-	}
-	admin, err := s.AdminLogin(ctx, cluster)
+	admin, err := adminLogin(ctx, envDir, envName, cluster)
 	if err != nil {
 		return err
 	}
@@ -78,7 +61,34 @@ func runDBSQL(envName, cluster, db, sql string) error {
 		for i, v := range vals {
 			cols[i] = fmt.Sprint(v)
 		}
-		fmt.Println(strings.Join(cols, "|"))
+		fmt.Fprintln(w, strings.Join(cols, "|"))
 	}
 	return rows.Err()
+}
+
+// adminLogin is the admin login of a cluster, as acco records it in state
+// (reset through the local cloud's OVH API the first time), with state at
+// ACCO_STATE and the key in ACCO_STATE_KEY.
+func adminLogin(ctx context.Context, envDir, envName, cluster string) (configure.DBAdmin, error) {
+	env, err := spec.Load(envDir, envName, os.LookupEnv)
+	if err != nil {
+		return configure.DBAdmin{}, err
+	}
+	blob, err := state.OpenBlob(ctx, os.Getenv("ACCO_STATE"))
+	if err != nil {
+		return configure.DBAdmin{}, err
+	}
+	sealer, err := state.NewSealer(os.Getenv("ACCO_STATE_KEY"))
+	if err != nil {
+		return configure.DBAdmin{}, err
+	}
+	api, err := ovhdb.New(ovhdb.Config{Project: env.Project})
+	if err != nil {
+		return configure.DBAdmin{}, err
+	}
+	s, err := flows.Open(ctx, env, state.NewStore(blob), sealer, provision.Clients{DB: api}, false)
+	if err != nil {
+		return configure.DBAdmin{}, err
+	}
+	return s.AdminLogin(ctx, cluster)
 }
