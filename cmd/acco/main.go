@@ -14,10 +14,15 @@ func main() {
 	os.Exit(runMain())
 }
 
-// runMain wires the process environment into run and traps signals: the
-// first interrupt cancels the context so commands can stop cleanly and
-// release their locks; a second one exits at once.
+// runMain wires the process environment into run.
 func runMain() int {
+	return runWithSignals(os.Args[1:], streams{in: os.Stdin, out: os.Stdout, err: os.Stderr})
+}
+
+// runWithSignals runs acco with args and traps signals: the first
+// interrupt or SIGTERM cancels the context so commands can stop cleanly
+// and release their locks; a second one exits at once.
+func runWithSignals(args []string, s streams) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sigs := make(chan os.Signal, 2)
@@ -35,5 +40,5 @@ func runMain() int {
 		os.Stderr.WriteString("Second interrupt: exiting now.\n")
 		os.Exit(130)
 	}()
-	return run(ctx, os.Args[1:], streams{in: os.Stdin, out: os.Stdout, err: os.Stderr}, os.LookupEnv)
+	return run(ctx, args, s, os.LookupEnv)
 }

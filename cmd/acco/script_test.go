@@ -49,10 +49,10 @@ const jsonCheckEnv = "ACCO_TEST_JSON_CHECK"
 func checkedRun(args []string) int {
 	check := os.Getenv(jsonCheckEnv)
 	if check == "" || !slices.ContainsFunc(args, func(a string) bool { return a == "--json" || strings.HasPrefix(a, "--json=") }) {
-		return run(context.Background(), args, streams{in: os.Stdin, out: os.Stdout, err: os.Stderr}, os.LookupEnv)
+		return runWithSignals(args, streams{in: os.Stdin, out: os.Stdout, err: os.Stderr})
 	}
 	var out bytes.Buffer
-	code := run(context.Background(), args, streams{in: os.Stdin, out: io.MultiWriter(os.Stdout, &out), err: os.Stderr}, os.LookupEnv)
+	code := runWithSignals(args, streams{in: os.Stdin, out: io.MultiWriter(os.Stdout, &out), err: os.Stderr})
 	if problems := unversionedJSON(out.Bytes()); len(problems) > 0 {
 		f, err := os.OpenFile(check, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 		if err == nil {
