@@ -122,7 +122,7 @@ func (a *app) runDeploy(ctx context.Context, name string, f deployFlags) error {
 		return withHint(errors.New("ACCO_STATE_KEY is not set: deploy seals and reads the environment's secrets in state"),
 			"export ACCO_STATE_KEY (the same key every operator of %s uses)", name)
 	}
-	r, err := a.startRun(ctx, name, "deploy", f.lockTimeout, nil)
+	r, err := a.startRun(ctx, name, "deploy", f.lockTimeout, f.rollback.storeOptions())
 	if err != nil {
 		return err
 	}
@@ -142,7 +142,7 @@ func (a *app) runDeploy(ctx context.Context, name string, f deployFlags) error {
 
 	// One plan: the cloud, then the host as it will be after the cloud
 	// changes.
-	p, err := r.makePlan(provision.PlanOptions{})
+	p, err := r.makePlan(provision.PlanOptions{ResetUnknownUsers: f.rollback.resetUnknownUsers})
 	if err != nil {
 		return err
 	}
