@@ -170,6 +170,72 @@ func dbWorkDir(env string) (string, func(), error) {
 	return dir, func() { os.RemoveAll(dir) }, nil
 }
 
+// dbRun is what db stop and start share: the environment and its
+// database, the state key, the flows' options and, once locked, the run
+// and the session.
+type dbRun struct {
+	env     *spec.Environment
+	cluster string
+	sealer  *state.Sealer
+	o       flows.OnDemandOptions
+	r       *planRun
+	s       *flows.Session
+	cleanup func()
+}
+
+// prepareDB checks what a db stop or start needs, before any lock: the
+// database may be stopped, the state key, pg_dump, the bucket, the key.
+func (a *app) prepareDB(ctx context.Context, args []string, f dbFlags) (*dbRun, error) {
+	name := args[0]
+	env, cluster, err := a.dbArgs(args)
+	if err != nil {
+		return nil, err
+	}
+	sealer, err := a.sealer()
+	if err != nil {
+		return nil, err
+	}
+	if sealer == nil {
+		return nil, withHint(errors.New("ACCO_STATE_KEY is not set: the dumps are sealed with it"), "export ACCO_STATE_KEY (the same key every operator of %s uses)", name)
+	}
+	_, blob, err := a.envAndState(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	o, err := a.dbOptions(ctx, env, cluster, blob, f)
+	if err != nil {
+		return nil, err
+	}
+	return &dbRun{env: env, cluster: cluster, sealer: sealer, o: o}, nil
+}
+
+// lock takes the environment's lock for op, empties the work directory
+// and opens the session; release undoes it.
+func (d *dbRun) lock(ctx context.Context, a *app, op string, lockTimeout time.Duration) error {
+	r, err := a.startRun(ctx, d.env.Name, op, lockTimeout, nil)
+	if err != nil {
+		return err
+	}
+	dir, cleanup, err := dbWorkDir(d.env.Name)
+	if err != nil {
+		r.release()
+		return err
+	}
+	d.r, d.o.WorkDir = r, dir
+	d.cleanup = func() { cleanup(); r.release() }
+	if d.s, err = flows.Open(r.ctx, d.env, r.store, d.sealer, r.clients, false); err != nil {
+		d.release()
+		return err
+	}
+	return nil
+}
+
+func (d *dbRun) release() {
+	if d.cleanup != nil {
+		d.cleanup()
+	}
+}
+
 func (a *app) dbStopCommand() *cobra.Command {
 	var f dbFlags
 	cmd := &cobra.Command{
@@ -205,26 +271,11 @@ Exit codes: 0 stopped (or already stopped), 1 error, 3 the lock is held.`,
 
 func (a *app) runDBStop(ctx context.Context, args []string, f dbFlags) error {
 	name := args[0]
-	env, cluster, err := a.dbArgs(args)
+	d, err := a.prepareDB(ctx, args, f)
 	if err != nil {
 		return err
 	}
-	sealer, err := a.sealer()
-	if err != nil {
-		return err
-	}
-	if sealer == nil {
-		return withHint(errors.New("ACCO_STATE_KEY is not set: the dumps are sealed with it"), "export ACCO_STATE_KEY (the same key every operator of %s uses)", name)
-	}
-	_, blob, err := a.envAndState(ctx, name)
-	if err != nil {
-		return err
-	}
-	o, err := a.dbOptions(ctx, env, cluster, blob, f)
-	if err != nil {
-		return err
-	}
-	addr := spec.Address(spec.KindDatabase, cluster)
+	addr := spec.Address(spec.KindDatabase, d.cluster)
 	if !f.autoApprove {
 		if !isTerminal(a.in) {
 			return withHint(errors.New("refusing to ask for confirmation: stdin is not a terminal; nothing was changed"), "pass --auto-approve to stop it without asking")
@@ -237,21 +288,11 @@ func (a *app) runDBStop(ctx context.Context, args []string, f dbFlags) error {
 			return &codedError{code: exitError, err: errors.New("db stop cancelled")}
 		}
 	}
-	r, err := a.startRun(ctx, name, "db stop", f.lockTimeout, nil)
-	if err != nil {
+	if err := d.lock(ctx, a, "db stop", f.lockTimeout); err != nil {
 		return err
 	}
-	defer r.release()
-	dir, cleanup, err := dbWorkDir(name)
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-	o.WorkDir = dir
-	s, err := flows.Open(r.ctx, env, r.store, sealer, r.clients, false)
-	if err != nil {
-		return err
-	}
+	defer d.release()
+	s, o, r := d.s, d.o, d.r
 	h := a.human()
 	h.printf("Stopping %s of %s:\n", addr, name)
 	start := time.Now()
@@ -324,45 +365,20 @@ Exit codes: 0 started (or already running), 1 error, 3 the lock is held.`,
 
 func (a *app) runDBStart(ctx context.Context, args []string, f dbStartFlags) error {
 	name := args[0]
-	env, cluster, err := a.dbArgs(args)
-	if err != nil {
-		return err
-	}
 	if f.parallelism < 1 {
 		return fmt.Errorf("--parallelism %d: give at least 1", f.parallelism)
 	}
-	sealer, err := a.sealer()
+	d, err := a.prepareDB(ctx, args, f.dbFlags)
 	if err != nil {
 		return err
 	}
-	if sealer == nil {
-		return withHint(errors.New("ACCO_STATE_KEY is not set: the dumps are sealed with it"), "export ACCO_STATE_KEY (the same key every operator of %s uses)", name)
-	}
-	_, blob, err := a.envAndState(ctx, name)
-	if err != nil {
+	if err := d.lock(ctx, a, "db start", f.lockTimeout); err != nil {
 		return err
 	}
-	o, err := a.dbOptions(ctx, env, cluster, blob, f.dbFlags)
-	if err != nil {
-		return err
-	}
-	r, err := a.startRun(ctx, name, "db start", f.lockTimeout, nil)
-	if err != nil {
-		return err
-	}
-	defer r.release()
-	dir, cleanup, err := dbWorkDir(name)
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-	o.WorkDir = dir
+	defer d.release()
+	env, cluster, sealer, s, o, r := d.env, d.cluster, d.sealer, d.s, d.o, d.r
 	h := a.human()
 	addr := spec.Address(spec.KindDatabase, cluster)
-	s, err := flows.Open(r.ctx, env, r.store, sealer, r.clients, false)
-	if err != nil {
-		return err
-	}
 	m, err := s.BeginStart(r.ctx, o, f.from, f.empty)
 	if errors.Is(err, flows.ErrNotStopped) {
 		h.printf("%s of %s is running: nothing to start.\n", addr, name)

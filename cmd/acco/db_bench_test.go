@@ -206,7 +206,7 @@ func startBenchCloud(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for k, v := range parseExportLines(exports) {
+	for k, v := range localcloud.ParseExports(exports) {
 		b.Setenv(k, v)
 	}
 	key := filepath.Join(dir, "deploy.pub")
@@ -215,21 +215,4 @@ func startBenchCloud(b *testing.B) {
 	}
 	b.Setenv("ACCO_DEPLOY_PUBLIC_KEY_FILE", key)
 	b.Setenv("ACCO_SSH_KEY", "")
-}
-
-// parseExportLines reads `export K=V` lines, V possibly single-quoted.
-func parseExportLines(s string) map[string]string {
-	vars := map[string]string{}
-	for _, line := range strings.Split(s, "\n") {
-		kv, ok := strings.CutPrefix(line, "export ")
-		if !ok {
-			continue
-		}
-		k, v, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(v, "'") && strings.HasSuffix(v, "'") {
-			v = strings.ReplaceAll(v[1:len(v)-1], `'\''`, "'")
-		}
-		vars[k] = v
-	}
-	return vars
 }

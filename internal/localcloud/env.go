@@ -145,3 +145,22 @@ func WriteCloudsYAML(info *Info, creds *Credentials) (string, error) {
 	}
 	return filepath.Join(info.Dir, cloudsFile), nil
 }
+
+// ParseExports reads the `export K=V` lines Exports prints (V possibly
+// single-quoted) back into variables, for programs that start a local
+// cloud in-process and point themselves at it.
+func ParseExports(s string) map[string]string {
+	vars := map[string]string{}
+	for _, line := range strings.Split(s, "\n") {
+		kv, ok := strings.CutPrefix(line, "export ")
+		if !ok {
+			continue
+		}
+		k, v, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(v, "'") && strings.HasSuffix(v, "'") {
+			v = strings.ReplaceAll(v[1:len(v)-1], `'\''`, "'")
+		}
+		vars[k] = v
+	}
+	return vars
+}

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -104,24 +103,7 @@ func Start(t testing.TB, opts localcloud.Options) *Cloud {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Cloud{Cloud: c, Info: info, Creds: creds, Dir: opts.Dir, Vars: parseExports(exports)}
-}
-
-// parseExports reads `export K=V` lines, V possibly single-quoted.
-func parseExports(s string) map[string]string {
-	vars := map[string]string{}
-	for _, line := range strings.Split(s, "\n") {
-		kv, ok := strings.CutPrefix(line, "export ")
-		if !ok {
-			continue
-		}
-		k, v, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(v, "'") && strings.HasSuffix(v, "'") {
-			v = strings.ReplaceAll(v[1:len(v)-1], `'\''`, "'")
-		}
-		vars[k] = v
-	}
-	return vars
+	return &Cloud{Cloud: c, Info: info, Creds: creds, Dir: opts.Dir, Vars: localcloud.ParseExports(exports)}
 }
 
 // Counts returns the local cloud's resource counts, by kind
