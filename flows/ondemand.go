@@ -168,16 +168,25 @@ func (s *Session) host(ctx context.Context, o *OnDemandOptions) (configure.Runne
 	return r, nil
 }
 
-// systemctl runs systemctl verb on units (names acco chose, never input).
-func systemctl(ctx context.Context, r configure.Runner, verb string, units []string) error {
+// systemctl runs systemctl verb on those of units that the host has (a
+// service the YAML names may not run there, e.g. PowerSync without
+// Docker) and returns them. The names are acco's, never input.
+func systemctl(ctx context.Context, r configure.Runner, verb string, units []string) ([]string, error) {
 	if len(units) == 0 {
-		return nil
+		return nil, nil
 	}
-	script := "systemctl " + verb + " -- " + strings.Join(units, " ")
-	if _, err := r.Run(ctx, script, nil); err != nil {
-		return fmt.Errorf("systemctl %s %s: %w", verb, strings.Join(units, " "), err)
+	script := "for u in " + strings.Join(units, " ") + "; do\n" +
+		"  if [ \"$(systemctl show -p LoadState --value -- \"$u\")\" = loaded ]; then\n" +
+		"    systemctl " + verb + " -- \"$u\" || exit 1\n" +
+		"    echo \"$u\"\n" +
+		"  fi\n" +
+		"done\n"
+	out, err := r.Run(ctx, script, nil)
+	done := strings.Fields(string(out))
+	if err != nil {
+		return done, fmt.Errorf("systemctl %s %s: %w", verb, strings.Join(units, " "), err)
 	}
-	return nil
+	return done, nil
 }
 
 // target is how pg_dump and pg_restore reach a database of the cluster.
@@ -267,18 +276,20 @@ func (s *Session) dumpCluster(ctx context.Context, o *OnDemandOptions, rep *Stop
 		defer runner.Close()
 		dial = runner.DialContext
 		start := time.Now()
-		units := dbUnits(env)
-		if err := systemctl(ctx, runner, "stop", units); err != nil {
+		stopped, err = systemctl(ctx, runner, "stop", dbUnits(env))
+		rep.Services = stopped
+		if err != nil {
+			if len(stopped) > 0 {
+				_, _ = systemctl(context.WithoutCancel(ctx), runner, "start", stopped)
+			}
 			return state.DatabaseArchive{}, err
 		}
-		stopped = units
-		rep.Services = units
 		o.phase("stop services", start)
 	}
 	rec, err := s.dumpAll(ctx, o, admin, dial)
 	if err != nil {
 		if runner != nil && len(stopped) > 0 {
-			if serr := systemctl(context.WithoutCancel(ctx), runner, "start", stopped); serr != nil {
+			if _, serr := systemctl(context.WithoutCancel(ctx), runner, "start", stopped); serr != nil {
 				err = fmt.Errorf("%w (and starting the services again failed: %v)", err, serr)
 			} else {
 				err = fmt.Errorf("%w (the services were started again; the database was not touched)", err)
