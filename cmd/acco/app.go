@@ -82,6 +82,7 @@ Exit codes: 0 success, 1 error, 2 changes or drift present (with
 	root.AddCommand(
 		a.versionCommand(),
 		a.validateCommand(),
+		a.diffCommand(),
 		a.initCommand(),
 		a.bootstrapCommand(),
 		a.stateCommand(),
