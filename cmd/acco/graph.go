@@ -11,6 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/accoreboot/acco/internal/envgraph"
+	"github.com/accoreboot/acco/internal/spec"
+	"github.com/accoreboot/acco/provision"
 )
 
 // graphSVGTimeout bounds Graphviz's rendering of one graph.
@@ -18,6 +20,7 @@ const graphSVGTimeout = 30 * time.Second
 
 func (a *app) graphCommand() *cobra.Command {
 	var format, output string
+	var withPlan bool
 	cmd := &cobra.Command{
 		Use:   "graph ENV",
 		Short: "Draw the environment's resources and services with their dependencies",
@@ -32,18 +35,43 @@ to the services that log in as it.
 
 Formats: dot (Graphviz), mermaid (a flowchart, which GitHub renders in
 markdown) and svg (Graphviz's dot program must be installed: Debian package
-graphviz). With --json stdout holds the graph's nodes and edges instead.`,
-		Example: "  acco graph test\n  acco graph prod --format mermaid\n  acco graph test --format svg --output test.svg",
+graphviz). With --json stdout holds the graph's nodes and edges instead.
+
+With --plan it reads the state and what is live in the cloud, as acco plan
+does (under the state lock), and colours each resource by what apply would
+do to it: green create, yellow update, orange replace, red delete (a
+resource the YAML no longer declares appears on its own).`,
+		Example: "  acco graph test\n  acco graph prod --format mermaid\n  acco graph test --plan --format svg --output plan.svg\n  acco graph test --format svg --output test.svg",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if format != "dot" && format != "mermaid" && format != "svg" {
 				return fmt.Errorf("--format %q: use dot, mermaid or svg", format)
 			}
-			env, err := a.loadEnv(args[0])
-			if err != nil {
-				return err
+			var env *spec.Environment
+			var actions map[string]string
+			if withPlan {
+				r, err := a.startRun(cmd.Context(), args[0], "plan", 0, nil)
+				if err != nil {
+					return err
+				}
+				defer r.release()
+				p, err := r.makePlan(provision.PlanOptions{})
+				if err != nil {
+					return err
+				}
+				env, actions = r.env, map[string]string{}
+				for _, c := range p.Changes {
+					actions[c.Address] = string(c.Action)
+				}
+			} else {
+				var err error
+				if env, err = a.loadEnv(args[0]); err != nil {
+					return err
+				}
 			}
 			g := envgraph.Build(env)
+			g.Mark(actions)
+			var err error
 			var text []byte
 			switch format {
 			case "dot":
@@ -82,6 +110,7 @@ graphviz). With --json stdout holds the graph's nodes and edges instead.`,
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "dot", "dot, mermaid or svg (svg runs Graphviz's dot)")
+	cmd.Flags().BoolVar(&withPlan, "plan", false, "colour the resources by what acco plan would do to them (reads the state and the cloud, under the lock)")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write the graph to FILE (atomically) instead of stdout")
 	return cmd
 }

@@ -53,6 +53,9 @@ type Node struct {
 	Detail string `json:"detail,omitempty"`
 	// OnHost is true for the services of the services host.
 	OnHost bool `json:"on_host,omitempty"`
+	// Action is what a plan does to the resource (create, update,
+	// replace, delete; see Mark), "" when nothing or unknown.
+	Action string `json:"action,omitempty"`
 }
 
 // Edge says that To needs From.
@@ -116,6 +119,44 @@ func Build(env *spec.Environment) Graph {
 	})
 	b.g.Edges = slices.Compact(b.g.Edges)
 	return b.g
+}
+
+// Plan actions that Mark records and the renderers colour.
+const (
+	ActionCreate  = "create"
+	ActionUpdate  = "update"
+	ActionReplace = "replace"
+	ActionDelete  = "delete"
+)
+
+// Mark records a plan's actions, by resource address, on the nodes. Other
+// actions (noop, read) are left out. A resource the plan deletes that the
+// YAML no longer declares becomes a node of its own, without edges.
+func (g *Graph) Mark(actions map[string]string) {
+	b := &builder{g: *g, ids: map[string]string{}, used: map[string]bool{}}
+	for _, n := range g.Nodes {
+		b.ids[n.Address] = n.ID
+		b.used[n.ID] = true
+	}
+	for _, addr := range slices.Sorted(maps.Keys(actions)) {
+		act := actions[addr]
+		if act != ActionCreate && act != ActionUpdate && act != ActionReplace && act != ActionDelete {
+			continue
+		}
+		if _, ok := b.ids[addr]; !ok {
+			if act != ActionDelete {
+				continue
+			}
+			kind, _, _ := strings.Cut(addr, ".")
+			b.node(Node{Address: addr, Kind: kind})
+		}
+		for i := range b.g.Nodes {
+			if b.g.Nodes[i].Address == addr {
+				b.g.Nodes[i].Action = act
+			}
+		}
+	}
+	*g = b.g
 }
 
 // services adds the services of the host, each needing the host and the

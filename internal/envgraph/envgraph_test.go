@@ -155,6 +155,45 @@ func TestBuild(t *testing.T) {
 	}
 }
 
+func TestMark(t *testing.T) {
+	g := envgraph.Build(load(t, "test"))
+	g.Mark(map[string]string{
+		"instance.app":            envgraph.ActionReplace,
+		"database.main":           envgraph.ActionUpdate,
+		"keypair.deploy":          "noop",
+		"database_user.main.emqx": envgraph.ActionCreate,
+		"keypair.old":             envgraph.ActionDelete,
+		"keypair.other":           envgraph.ActionCreate, // not in the YAML: left out
+	})
+	got := map[string]string{}
+	for _, n := range g.Nodes {
+		got[n.Address] = n.Action
+	}
+	want := map[string]string{
+		"instance.app": "replace", "database.main": "update", "keypair.deploy": "",
+		"database_user.main.emqx": "create", "keypair.old": "delete", "service.emqx": "",
+	}
+	for addr, act := range want {
+		if a, ok := got[addr]; !ok || a != act {
+			t.Errorf("%s: action %q (node %v), want %q", addr, a, ok, act)
+		}
+	}
+	if _, ok := got["keypair.other"]; ok {
+		t.Error("keypair.other, created but not in the YAML, became a node")
+	}
+	mmd := envgraph.Mermaid(g)
+	checkMermaid(t, mmd, len(g.Nodes))
+	for _, w := range []string{"  class instance_app plan_replace\n", "  class keypair_old plan_delete\n", "  classDef plan_create fill:#c8e6c9\n"} {
+		if !strings.Contains(string(mmd), w) {
+			t.Errorf("mermaid lacks %q:\n%s", w, mmd)
+		}
+	}
+	dot := string(envgraph.Dot(g))
+	if w := `instance_app [shape=box, label="instance.app\nd2-4, Debian 12\nplan: replace", style=filled, fillcolor="#ffcc80"];`; !strings.Contains(dot, w) {
+		t.Errorf("dot lacks %s:\n%s", w, dot)
+	}
+}
+
 func TestIDsAreUnique(t *testing.T) {
 	env := load(t, "test")
 	// database.db-main-acco maps to the ID of database_db.main.acco.
@@ -188,6 +227,18 @@ func checkMermaid(t *testing.T, text []byte, nodes int) {
 		l = strings.TrimSpace(l)
 		switch {
 		case l == "end" || strings.HasPrefix(l, "subgraph "):
+		case strings.HasPrefix(l, "classDef "):
+		case strings.HasPrefix(l, "class "):
+			f := strings.Fields(l)
+			if len(f) != 3 {
+				t.Errorf("class line %q", l)
+				continue
+			}
+			for _, id := range strings.Split(f[1], ",") {
+				if !declared[id] {
+					t.Errorf("class line %q names the undeclared node %s", l, id)
+				}
+			}
 		case edgeRE.MatchString(l):
 			edgeLines = append(edgeLines, edgeRE.FindStringSubmatch(l))
 		case declRE.MatchString(l):

@@ -28,12 +28,32 @@ func dotShape(kind string) string {
 	return "box"
 }
 
-// label is a node's text: its address, then its detail on a second line.
+// label is a node's text: its address, then its detail and the plan's
+// action on lines of their own.
 func (n Node) label() []string {
-	if n.Detail == "" {
-		return []string{n.Address}
+	out := []string{n.Address}
+	if n.Detail != "" {
+		out = append(out, n.Detail)
 	}
-	return []string{n.Address, n.Detail}
+	if n.Action != "" {
+		out = append(out, "plan: "+n.Action)
+	}
+	return out
+}
+
+// actionColor returns the fill colour of a plan action, "" for none.
+func actionColor(action string) string {
+	switch action {
+	case ActionCreate:
+		return "#c8e6c9"
+	case ActionUpdate:
+		return "#fff3b0"
+	case ActionReplace:
+		return "#ffcc80"
+	case ActionDelete:
+		return "#ef9a9a"
+	}
+	return ""
 }
 
 // Dot renders g in the Graphviz dot language.
@@ -47,7 +67,11 @@ func Dot(g Graph) []byte {
 		for _, l := range n.label() {
 			lines = append(lines, dotEscape(l))
 		}
-		fmt.Fprintf(&b, "%s%s [shape=%s, label=\"%s\"];\n", indent, n.ID, shape, strings.Join(lines, `\n`))
+		fill := ""
+		if c := actionColor(n.Action); c != "" {
+			fill = fmt.Sprintf(", style=filled, fillcolor=\"%s\"", c)
+		}
+		fmt.Fprintf(&b, "%s%s [shape=%s, label=\"%s\"%s];\n", indent, n.ID, shape, strings.Join(lines, `\n`), fill)
 	}
 	for _, n := range g.Nodes {
 		if !n.OnHost {
@@ -122,6 +146,18 @@ func Mermaid(g Graph) []byte {
 			fmt.Fprintf(&b, "  %s -->|%s| %s\n", e.From, e.Label, e.To)
 		} else {
 			fmt.Fprintf(&b, "  %s --> %s\n", e.From, e.To)
+		}
+	}
+	// The plan's actions: one class per action, in a fixed order.
+	for _, act := range []string{ActionCreate, ActionUpdate, ActionReplace, ActionDelete} {
+		var ids []string
+		for _, n := range g.Nodes {
+			if n.Action == act {
+				ids = append(ids, n.ID)
+			}
+		}
+		if len(ids) > 0 {
+			fmt.Fprintf(&b, "  classDef plan_%s fill:%s\n  class %s plan_%s\n", act, actionColor(act), strings.Join(ids, ","), act)
 		}
 	}
 	return b.Bytes()
