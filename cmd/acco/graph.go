@@ -24,7 +24,7 @@ func (a *app) graphCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "graph ENV",
 		Short: "Draw the environment's resources and services with their dependencies",
-		Long: `Graph draws, from the environment's YAML alone (no network call), its
+		Long: `Graph draws, from the environment's YAML (no network call without --plan), its
 resources (keypairs, security groups, instances, database clusters with
 their logical databases and users) and the services of its services host
 (the broker, PowerSync, the backend, nginx in front of PowerSync when it has
