@@ -21,6 +21,8 @@ have npm || need+=(npm)
 # gpg checks the pinned fingerprints of apt keys (configure's tests).
 have gpg || need+=(gpg)
 [ -x /usr/bin/aws ] || need+=(awscli)
+# Graphviz's dot renders acco graph --format svg (envgraph's tests).
+have dot || need+=(graphviz)
 
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" -ne 0 ]; then

@@ -98,6 +98,7 @@ Exit codes: 0 success, 1 error, 2 changes or drift present (with
 		a.verifyCommand(),
 		a.secretsCommand(),
 		a.dbCommand(),
+		a.graphCommand(),
 	)
 	return root
 }
