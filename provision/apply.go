@@ -51,8 +51,10 @@ type ApplyOptions struct {
 	// ProgressEvery is how often an apply_progress event is sent for an
 	// operation still running (default 10s).
 	ProgressEvery time.Duration
-	// PollServer and PollDatabase are how often waits poll (defaults 3s
-	// and 15s).
+	// PollServer and PollDatabase, when set, are how often waits for
+	// servers, and for clusters and their users, poll (jittered, never
+	// longer); by default servers and users are polled every 250 ms at
+	// first, up to 1 s, and clusters every 1 s at first, up to 2 s.
 	PollServer, PollDatabase time.Duration
 	// ServerTimeout bounds the wait for an instance to be ACTIVE with an
 	// address, or gone (default 20m).
@@ -92,20 +94,6 @@ func (o ApplyOptions) serverTimeout() time.Duration {
 		return o.ServerTimeout
 	}
 	return 20 * time.Minute
-}
-
-func (o ApplyOptions) pollServer() time.Duration {
-	if o.PollServer > 0 {
-		return o.PollServer
-	}
-	return 3 * time.Second
-}
-
-func (o ApplyOptions) pollDatabase() time.Duration {
-	if o.PollDatabase > 0 {
-		return o.PollDatabase
-	}
-	return 15 * time.Second
 }
 
 // Result is what happened to one change.
@@ -148,6 +136,7 @@ type applier struct {
 	evMu    sync.Mutex
 	resMu   sync.Mutex
 	results map[string]*Result
+	seeds   *pollSeeds
 }
 
 // Apply carries out plan: deletions in reverse dependency order, then
@@ -180,7 +169,7 @@ func Apply(ctx context.Context, cl Clients, store *state.Store, plan *Plan, opts
 	}
 	// Sealed values are bound to the environment and the state's lineage.
 	opts.Sealer = opts.Sealer.For(plan.Env, st.Lineage)
-	a := &applier{cl: cl, env: plan.Env, opts: opts, plan: plan, results: map[string]*Result{},
+	a := &applier{cl: cl, env: plan.Env, opts: opts, plan: plan, results: map[string]*Result{}, seeds: newPollSeeds(),
 		rec: &recorder{store: store, env: plan.Env, st: st, etag: etag, status: map[string]string{}, attempts: opts.attempts(), retryDelay: opts.retryDelay()}}
 	if opts.Sealer == nil {
 		for _, c := range plan.Changes {

@@ -455,7 +455,7 @@ func ipList(rs []ovhdb.IPRestriction) []string {
 // waitCluster polls a cluster until READY, showing its status as progress.
 func (a *applier) waitCluster(ctx context.Context, c *Change, timeout time.Duration) (ovhdb.Cluster, error) {
 	deadline := time.Now().Add(timeout)
-	poll := a.poller(a.opts.pollDatabase())
+	poll := a.poller(clusterPolls().orFixed(a.opts.PollDatabase))
 	for {
 		cl, err := a.cl.DB.GetCluster(ctx, c.ID)
 		if err != nil {
@@ -508,7 +508,7 @@ func (a *applier) deleteDatabase(ctx context.Context, c *Change) error {
 		timeout = durationAttr(r.Attributes, "timeout_delete", timeout)
 	}
 	deadline := time.Now().Add(timeout)
-	poll := a.poller(a.opts.pollDatabase())
+	poll := a.poller(clusterPolls().orFixed(a.opts.PollDatabase))
 	for {
 		cl, err := a.cl.DB.GetCluster(ctx, c.ID)
 		if errors.Is(err, ovhdb.ErrNotFound) {

@@ -241,7 +241,7 @@ func (a *applier) ensureUser(ctx context.Context, c *Change) error {
 // waitUser waits until a user is READY.
 func (a *applier) waitUser(ctx context.Context, clusterID, id string) error {
 	deadline := time.Now().Add(10 * time.Minute)
-	poll := a.poller(a.opts.pollDatabase())
+	poll := a.poller(userPolls().orFixed(a.opts.PollDatabase))
 	for {
 		users, err := a.cl.DB.ListUsers(ctx, clusterID)
 		if err != nil {

@@ -278,7 +278,7 @@ func (a *applier) createInstance(ctx context.Context, c *Change) error {
 // network, then records its addresses.
 func (a *applier) waitInstance(ctx context.Context, c *Change) error {
 	network := attrString(c.After, "network")
-	poll := a.poller(a.opts.pollServer())
+	poll := a.poller(serverPolls().orFixed(a.opts.PollServer))
 	deadline := time.Now().Add(a.opts.serverTimeout())
 	for {
 		s, err := a.cl.Compute.GetServer(ctx, c.ID)
@@ -343,7 +343,7 @@ func (a *applier) deleteInstance(ctx context.Context, c *Change) error {
 	if err := a.cl.Compute.DeleteServer(ctx, c.ID); err != nil && !openstack.IsNotFound(err) {
 		return err
 	}
-	poll := a.poller(a.opts.pollServer())
+	poll := a.poller(serverPolls().orFixed(a.opts.PollServer))
 	deadline := time.Now().Add(a.opts.serverTimeout())
 	for {
 		s, err := a.cl.Compute.GetServer(ctx, c.ID)
@@ -378,23 +378,6 @@ func copyAttrs(m map[string]any) map[string]any {
 		out[k] = v
 	}
 	return out
-}
-
-// poller spaces the polls of one wait: 250ms first, doubling up to limit,
-// so short operations finish fast and long ones (OVH's 10 to 40 minutes)
-// cost few calls.
-type poller struct {
-	d, limit time.Duration
-}
-
-func (a *applier) poller(limit time.Duration) *poller {
-	return &poller{d: min(250*time.Millisecond, limit), limit: limit}
-}
-
-func (p *poller) next() time.Duration {
-	d := p.d
-	p.d = min(p.d*2, p.limit)
-	return d
 }
 
 // errStopped is returned by waits when the operator asked to stop.
