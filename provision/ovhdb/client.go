@@ -203,19 +203,10 @@ func (c *Client) send(ctx context.Context, method, path string, body, out any, o
 // it wait for it until their own ctx ends; if it fails, they get its error
 // and the next caller reads again.
 func (c *Client) clockOffset(ctx context.Context) (time.Duration, error) {
-	c.clockMu.Lock()
-	if c.offset != nil {
-		d := *c.offset
-		c.clockMu.Unlock()
+	d, f := c.startClock(ctx)
+	if f == nil {
 		return d, nil
 	}
-	f := c.fetch
-	if f == nil {
-		f = &clockFetch{done: make(chan struct{})}
-		c.fetch = f
-		go c.readClock(context.WithoutCancel(ctx), f)
-	}
-	c.clockMu.Unlock()
 	select {
 	case <-f.done:
 		if f.err != nil {
@@ -227,6 +218,30 @@ func (c *Client) clockOffset(ctx context.Context) (time.Duration, error) {
 	case <-ctx.Done():
 		return 0, fmt.Errorf("reading the clock of %s (GET /auth/time): %w", c.endpointName(), context.Cause(ctx))
 	}
+}
+
+// StartClockRead starts reading the OVH API's clock, which the first call
+// needs, unless it is known or being read; it does not wait. A failure is
+// reported by the calls, which read again.
+func (c *Client) StartClockRead(ctx context.Context) {
+	if c.clockc.AppKey != "" {
+		c.startClock(ctx)
+	}
+}
+
+// startClock returns the clock offset if it is known, else the read under
+// way, started if need be.
+func (c *Client) startClock(ctx context.Context) (time.Duration, *clockFetch) {
+	c.clockMu.Lock()
+	defer c.clockMu.Unlock()
+	if c.offset != nil {
+		return *c.offset, nil
+	}
+	if c.fetch == nil {
+		c.fetch = &clockFetch{done: make(chan struct{})}
+		go c.readClock(context.WithoutCancel(ctx), c.fetch)
+	}
+	return 0, c.fetch
 }
 
 // readClock runs the clock read f and records its outcome.
