@@ -227,10 +227,13 @@ func TestClockReadOncePerClient(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		failFirst bool
+		// start starts the read before the calls (StartClockRead).
+		start bool
 		// wantReads is how many clock reads the calls cause.
 		wantReads int64
 	}{
 		{name: "one read for all", wantReads: 1},
+		{name: "started ahead", start: true, wantReads: 1},
 		{name: "a failed read is retried", failFirst: true, wantReads: 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -261,6 +264,9 @@ func TestClockReadOncePerClient(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), "reading the clock of the OVH API") {
 					t.Fatalf("ListClusters with the clock down = %v, want the clock read's error", err)
 				}
+			}
+			if tc.start {
+				api.StartClockRead(t.Context())
 			}
 			const callers = 16
 			errs := make([]error, callers)
