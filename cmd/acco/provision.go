@@ -26,13 +26,20 @@ const leaseTTL = time.Minute
 
 // cloudClients connects to the environment's project: OpenStack with the
 // clouds.yaml entry the YAML names (or OS_* variables), the OVH API with the
-// account's keys. Both retry transient failures.
+// account's keys. Both retry transient failures. The OVH API's clock, which
+// its first call needs, is read while Keystone authenticates.
 func (a *app) cloudClients(ctx context.Context, env *spec.Environment) (provision.Clients, error) {
 	deadlines, err := a.httpDeadlines()
 	if err != nil {
 		return provision.Clients{}, err
 	}
 	hc := httpretry.ClientWith(deadlines)
+	// An OVH configuration error is reported after OpenStack's, as the
+	// clients are listed.
+	db, dbErr := ovhdb.New(ovhdb.Config{Project: env.Project, Lookup: a.lookupEnv, HTTPClient: hc})
+	if dbErr == nil {
+		db.StartClockRead(ctx)
+	}
 	osc, err := openstack.Connect(ctx, openstack.Config{Cloud: env.Cloud, Region: env.Region, Project: env.Project, Lookup: a.lookupEnv, HTTPClient: hc})
 	if err != nil {
 		if timedOut(ctx, err) {
@@ -40,9 +47,8 @@ func (a *app) cloudClients(ctx context.Context, env *spec.Environment) (provisio
 		}
 		return provision.Clients{}, withHint(err, "check the clouds.yaml entry %q (or the OS_* variables) for environment %s", env.Cloud, env.Name)
 	}
-	db, err := ovhdb.New(ovhdb.Config{Project: env.Project, Lookup: a.lookupEnv, HTTPClient: hc})
-	if err != nil {
-		return provision.Clients{}, err
+	if dbErr != nil {
+		return provision.Clients{}, dbErr
 	}
 	return provision.Clients{Compute: osc.Compute, Network: osc.Network, Image: osc.Image, DB: db}, nil
 }
@@ -180,8 +186,9 @@ type planRun struct {
 }
 
 // startRun loads env, opens its state, runs the checks of the command's
-// input (before any lock is taken), takes its lock and connects to its
-// cloud.
+// input (before any lock is taken), then takes its lock and connects to its
+// cloud at the same time. A lock error is reported first, as the connection
+// is cancelled; a connection error releases the lock taken.
 func (a *app) startRun(ctx context.Context, name, op string, lockTimeout time.Duration, storeOpts []state.StoreOption, checks ...func(context.Context, *spec.Environment, state.Blob) error) (*planRun, error) {
 	env, blob, err := a.envAndState(ctx, name)
 	if err != nil {
@@ -192,14 +199,25 @@ func (a *app) startRun(ctx context.Context, name, op string, lockTimeout time.Du
 			return nil, err
 		}
 	}
+	cctx, cancelConnect := context.WithCancel(ctx)
+	defer cancelConnect()
+	var clients provision.Clients
+	var connectErr error
+	connected := make(chan struct{})
+	go func() {
+		defer close(connected)
+		clients, connectErr = a.cloudClients(cctx, env)
+	}()
 	lctx, release, err := a.lockEnv(ctx, blob, name, op, lockTimeout)
 	if err != nil {
+		cancelConnect()
+		<-connected
 		return nil, err
 	}
-	clients, err := a.cloudClients(lctx, env)
-	if err != nil {
+	<-connected
+	if connectErr != nil {
 		release()
-		return nil, err
+		return nil, connectErr
 	}
 	store := state.NewStore(blob, storeOpts...)
 	if op != "plan" {
@@ -217,24 +235,38 @@ func (a *app) startRun(ctx context.Context, name, op string, lockTimeout time.Du
 	return &planRun{env: env, blob: blob, store: store, clients: clients, ctx: lctx, release: release}, nil
 }
 
-// makePlan observes the cloud and plans.
+// makePlan reads the state and observes the cloud at the same time, and
+// plans. A state error is reported first, as the observation is cancelled.
 func (r *planRun) makePlan(opts provision.PlanOptions) (*provision.Plan, error) {
+	octx, cancelObserve := context.WithCancel(r.ctx)
+	defer cancelObserve()
+	var obs *provision.Observed
+	var obsErr error
+	observed := make(chan struct{})
+	go func() {
+		defer close(observed)
+		obs, obsErr = provision.Observe(octx, r.clients, r.env.Name)
+	}()
 	st, _, err := r.store.Read(r.ctx, r.env.Name)
 	switch {
 	case errors.Is(err, state.ErrNotFound):
 		st = nil
 	case err != nil:
+		cancelObserve()
+		<-observed
 		return nil, rollbackHint(fmt.Errorf("reading the state of %s: %w", r.env.Name, err))
 	}
 	var keys map[string]string
 	if !opts.Destroy {
 		if keys, err = provision.PublicKeys(r.env); err != nil {
+			cancelObserve()
+			<-observed
 			return nil, err
 		}
 	}
-	obs, err := provision.Observe(r.ctx, r.clients, r.env.Name)
-	if err != nil {
-		return nil, fmt.Errorf("reading what is live in %s: %w", r.env.Name, err)
+	<-observed
+	if obsErr != nil {
+		return nil, fmt.Errorf("reading what is live in %s: %w", r.env.Name, obsErr)
 	}
 	return provision.PlanChanges(provision.Inputs{Env: r.env, PublicKeys: keys, State: st, Observed: obs}, opts)
 }

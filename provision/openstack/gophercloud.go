@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"sync"
 
 	"github.com/gophercloud/gophercloud/v2"
 	gos "github.com/gophercloud/gophercloud/v2/openstack"
@@ -115,18 +116,24 @@ func Connect(ctx context.Context, cfg Config) (*Clients, error) {
 	if err := gos.Authenticate(ctx, pc, opts); err != nil {
 		return nil, fmt.Errorf("authenticating with Keystone at %s (credentials from %s): %w", opts.IdentityEndpoint, source, err)
 	}
+	// Finding an endpoint may ask the service for its versions: the three
+	// are looked for at once.
 	eo := gophercloud.EndpointOpts{Region: cfg.Region}
-	compute, err := gos.NewComputeV2(pc, eo)
-	if err != nil {
-		return nil, fmt.Errorf("finding Nova in region %s: %w", cfg.Region, err)
+	var compute, network, image *gophercloud.ServiceClient
+	var computeErr, networkErr, imageErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { compute, computeErr = gos.NewComputeV2(pc, eo) })
+	wg.Go(func() { network, networkErr = gos.NewNetworkV2(pc, eo) })
+	wg.Go(func() { image, imageErr = gos.NewImageV2(pc, eo) })
+	wg.Wait()
+	if computeErr != nil {
+		return nil, fmt.Errorf("finding Nova in region %s: %w", cfg.Region, computeErr)
 	}
-	network, err := gos.NewNetworkV2(pc, eo)
-	if err != nil {
-		return nil, fmt.Errorf("finding Neutron in region %s: %w", cfg.Region, err)
+	if networkErr != nil {
+		return nil, fmt.Errorf("finding Neutron in region %s: %w", cfg.Region, networkErr)
 	}
-	image, err := gos.NewImageV2(pc, eo)
-	if err != nil {
-		return nil, fmt.Errorf("finding Glance in region %s: %w", cfg.Region, err)
+	if imageErr != nil {
+		return nil, fmt.Errorf("finding Glance in region %s: %w", cfg.Region, imageErr)
 	}
 	return &Clients{
 		Compute: &computeClient{c: compute},

@@ -2,11 +2,14 @@ package ovhdb
 
 import (
 	"context"
+	"crypto/sha1"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -35,19 +38,26 @@ type Config struct {
 // Client is the real API over go-ovh. It is safe for concurrent use: a
 // go-ovh client is not (it writes its Timeout into its http.Client at every
 // call), so Client keeps a few of them and lends each to one call at a time.
+// The OVH API's clock is read once per Client and shared by all of them.
 type Client struct {
-	pool     chan *pooled
+	pool     chan *ovh.Client
 	project  string
 	endpoint string
+	// clockc reads the OVH API's clock; it is used by one fetch at a time.
+	clockc *ovh.Client
+
+	clockMu sync.Mutex
 	// offset is the measured clock offset (local minus OVH), once known.
-	offsetMu sync.Mutex
-	offset   *time.Duration
+	offset *time.Duration
+	// fetch is the clock read under way, if any.
+	fetch *clockFetch
 }
 
-// pooled is one go-ovh client and whether its clock offset is known.
-type pooled struct {
-	oc         *ovh.Client
-	clockKnown bool
+// clockFetch is one read of the OVH API's clock: done is closed when it
+// ends, with err set if it failed.
+type clockFetch struct {
+	done chan struct{}
+	err  error
 }
 
 // poolSize is how many calls to the OVH API run at once.
@@ -75,8 +85,8 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Project == "" {
 		return nil, errors.New("creating OVH API client: no project")
 	}
-	cl := &Client{pool: make(chan *pooled, poolSize), project: cfg.Project, endpoint: endpoint}
-	for range poolSize {
+	cl := &Client{pool: make(chan *ovh.Client, poolSize), project: cfg.Project, endpoint: endpoint}
+	for i := range poolSize + 1 {
 		var c *ovh.Client
 		var err error
 		if endpoint != "" && ak != "" && as != "" && ck != "" {
@@ -91,7 +101,11 @@ func New(cfg Config) (*Client, error) {
 			hc := *cfg.HTTPClient // its own copy: go-ovh writes Timeout into it
 			c.Client = &hc
 		}
-		cl.pool <- &pooled{oc: c}
+		if i == poolSize {
+			cl.clockc = c
+		} else {
+			cl.pool <- c
+		}
 	}
 	return cl, nil
 }
@@ -106,19 +120,14 @@ func (c *Client) path(format string, args ...any) string {
 
 // call runs one API call with one of the pooled go-ovh clients.
 func (c *Client) call(ctx context.Context, method, path string, body, out any) error {
-	var p *pooled
-	select {
-	case p = <-c.pool:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	if !p.clockKnown && p.oc.AppKey != "" {
-		if err := c.readClock(ctx, p); err != nil {
+	var offset time.Duration
+	if c.clockc.AppKey != "" {
+		var err error
+		if offset, err = c.clockOffset(ctx); err != nil {
 			return err
 		}
 	}
-	err := p.oc.CallAPIWithContext(ctx, method, path, body, out, true)
-	c.pool <- p
+	err := c.send(ctx, method, path, body, out, offset)
 	if err == nil {
 		return nil
 	}
@@ -144,39 +153,112 @@ func (c *Client) call(ctx context.Context, method, path string, body, out any) e
 	return err
 }
 
-// readClock measures p's clock offset from the OVH API (GET /auth/time),
-// which go-ovh does once per client, before its first signed call, under
-// no context: here the call runs aside and the wait for it ends with ctx.
-// Its own duration is bounded by the HTTP client's deadlines. p goes back
-// to the pool when the call ends, whether or not this waited for it.
-func (c *Client) readClock(ctx context.Context, p *pooled) error {
-	done := make(chan error, 1)
-	go func() {
-		d, err := p.oc.TimeDelta()
-		if err == nil {
-			c.offsetMu.Lock()
-			c.offset = &d
-			c.offsetMu.Unlock()
-		}
-		done <- err
-	}()
+// send signs and sends one request with one of the pooled go-ovh clients
+// and decodes its answer into out. Requests signed with application keys
+// are signed here, with offset, the clock offset the Client shares (go-ovh
+// would read the clock once per go-ovh client); the others (OAuth2, access
+// token) are left to go-ovh.
+func (c *Client) send(ctx context.Context, method, path string, body, out any, offset time.Duration) error {
+	var oc *ovh.Client
 	select {
-	case err := <-done:
-		if err != nil {
-			c.pool <- p
-			return fmt.Errorf("reading the clock of %s (GET /auth/time): %w", c.endpointName(), err)
-		}
-		p.clockKnown = true
-		return nil
+	case oc = <-c.pool:
 	case <-ctx.Done():
-		go func() {
-			if <-done == nil {
-				p.clockKnown = true
-			}
-			c.pool <- p
-		}()
-		return fmt.Errorf("reading the clock of %s (GET /auth/time): %w", c.endpointName(), context.Cause(ctx))
+		return ctx.Err()
 	}
+	defer func() { c.pool <- oc }()
+	if oc.AppKey == "" {
+		return oc.CallAPIWithContext(ctx, method, path, body, out, true)
+	}
+	req, err := oc.NewRequest(method, path, body, false)
+	if err != nil {
+		return err
+	}
+	var payload []byte
+	if req.GetBody != nil {
+		rc, err := req.GetBody()
+		if err != nil {
+			return err
+		}
+		payload, err = io.ReadAll(rc)
+		if err != nil {
+			return err
+		}
+	}
+	ts := time.Now().Add(-offset).Unix()
+	h := sha1.New()
+	fmt.Fprintf(h, "%s+%s+%s+%s+%s+%d", oc.AppSecret, oc.ConsumerKey, method, oc.Endpoint()+path, payload, ts)
+	req.Header.Set("X-Ovh-Timestamp", strconv.FormatInt(ts, 10))
+	req.Header.Set("X-Ovh-Consumer", oc.ConsumerKey)
+	req.Header.Set("X-Ovh-Signature", fmt.Sprintf("$1$%x", h.Sum(nil)))
+	resp, err := oc.Do(req.WithContext(ctx))
+	if err != nil {
+		return err
+	}
+	return oc.UnmarshalResponse(resp, out)
+}
+
+// clockOffset returns the offset of this machine's clock from the OVH
+// API's (GET /auth/time), read once for all the calls of c. The read runs
+// aside, bounded by the HTTP client's deadlines, and the callers that need
+// it wait for it until their own ctx ends; if it fails, they get its error
+// and the next caller reads again.
+func (c *Client) clockOffset(ctx context.Context) (time.Duration, error) {
+	d, f := c.startClock(ctx)
+	if f == nil {
+		return d, nil
+	}
+	select {
+	case <-f.done:
+		if f.err != nil {
+			return 0, fmt.Errorf("reading the clock of %s (GET /auth/time): %w", c.endpointName(), f.err)
+		}
+		c.clockMu.Lock()
+		defer c.clockMu.Unlock()
+		return *c.offset, nil
+	case <-ctx.Done():
+		return 0, fmt.Errorf("reading the clock of %s (GET /auth/time): %w", c.endpointName(), context.Cause(ctx))
+	}
+}
+
+// StartClockRead starts reading the OVH API's clock, which the first call
+// needs, unless it is known or being read; it does not wait. A failure is
+// reported by the calls, which read again.
+func (c *Client) StartClockRead(ctx context.Context) {
+	if c.clockc.AppKey != "" {
+		c.startClock(ctx)
+	}
+}
+
+// startClock returns the clock offset if it is known, else the read under
+// way, started if need be.
+func (c *Client) startClock(ctx context.Context) (time.Duration, *clockFetch) {
+	c.clockMu.Lock()
+	defer c.clockMu.Unlock()
+	if c.offset != nil {
+		return *c.offset, nil
+	}
+	if c.fetch == nil {
+		c.fetch = &clockFetch{done: make(chan struct{})}
+		go c.readClock(context.WithoutCancel(ctx), c.fetch)
+	}
+	return 0, c.fetch
+}
+
+// readClock runs the clock read f and records its outcome.
+func (c *Client) readClock(ctx context.Context, f *clockFetch) {
+	var seconds int64
+	err := c.clockc.GetUnAuthWithContext(ctx, "/auth/time", &seconds)
+	c.clockMu.Lock()
+	defer c.clockMu.Unlock()
+	if err == nil {
+		// As go-ovh does: this machine's clock at the answer minus the
+		// API's, which is truncated to the second.
+		d := time.Since(time.Unix(seconds, 0))
+		c.offset = &d
+	}
+	f.err = err
+	c.fetch = nil
+	close(f.done)
 }
 
 // authHint says what to do about an authentication failure of the OVH
@@ -190,8 +272,8 @@ func (c *Client) authHint(e *ovh.APIError) string {
 	case strings.Contains(e.Message, "credential does not exist"), strings.Contains(e.Message, "credential is not valid"):
 		return "OVH_CONSUMER_KEY (consumer_key in ovh.conf) is unknown or expired: create a consumer key for this application and set it"
 	case strings.Contains(e.Message, "Query out of time"):
-		c.offsetMu.Lock()
-		defer c.offsetMu.Unlock()
+		c.clockMu.Lock()
+		defer c.clockMu.Unlock()
 		if c.offset != nil {
 			return fmt.Sprintf("the signed timestamp was refused: this machine's clock differs from the OVH API's by %s (measured at the first call): synchronise it (NTP) and run again", c.offset.Round(time.Second))
 		}

@@ -3,9 +3,13 @@ package ovhdb_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -213,5 +217,70 @@ func TestClockReadStopsWithContext(t *testing.T) {
 	_, err = api.ListClusters(ctx)
 	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "reading the clock of the OVH API") {
 		t.Errorf("ListClusters = %v, want the clock read cancelled", err)
+	}
+}
+
+// TestClockReadOncePerClient: the calls of one Client, however many at once
+// and whichever pooled go-ovh client carries them, share one read of the
+// API's clock; a failed read is not kept, the next call reads again.
+func TestClockReadOncePerClient(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		failFirst bool
+		// start starts the read before the calls (StartClockRead).
+		start bool
+		// wantReads is how many clock reads the calls cause.
+		wantReads int64
+	}{
+		{name: "one read for all", wantReads: 1},
+		{name: "started ahead", start: true, wantReads: 1},
+		{name: "a failed read is retried", failFirst: true, wantReads: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var reads atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/auth/time" {
+					if reads.Add(1) == 1 && tc.failFirst {
+						http.Error(w, `{"message":"down"}`, http.StatusInternalServerError)
+						return
+					}
+					fmt.Fprint(w, time.Now().Unix())
+					return
+				}
+				if r.Header.Get("X-Ovh-Signature") == "" || r.Header.Get("X-Ovh-Timestamp") == "" {
+					http.Error(w, `{"message":"not signed"}`, http.StatusForbidden)
+					return
+				}
+				fmt.Fprint(w, "[]")
+			}))
+			defer srv.Close()
+			api, err := ovhdb.New(ovhdb.Config{Project: lctest.Project, Endpoint: srv.URL,
+				ApplicationKey: "ak", ApplicationSecret: "as", ConsumerKey: "ck", HTTPClient: srv.Client()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.failFirst {
+				_, err := api.ListClusters(t.Context())
+				if err == nil || !strings.Contains(err.Error(), "reading the clock of the OVH API") {
+					t.Fatalf("ListClusters with the clock down = %v, want the clock read's error", err)
+				}
+			}
+			if tc.start {
+				api.StartClockRead(t.Context())
+			}
+			const callers = 16
+			errs := make([]error, callers)
+			var wg sync.WaitGroup
+			for i := range callers {
+				wg.Go(func() { _, errs[i] = api.ListClusters(t.Context()) })
+			}
+			wg.Wait()
+			if err := errors.Join(errs...); err != nil {
+				t.Fatal(err)
+			}
+			if got := reads.Load(); got != tc.wantReads {
+				t.Errorf("%d concurrent calls read the clock %d times, want %d", callers, got, tc.wantReads)
+			}
+		})
 	}
 }
