@@ -208,7 +208,7 @@ func TestScripts(t *testing.T) {
 			// Kill points of db_kill.txtar per command (make soak: 0, every one).
 			dbKill := os.Getenv("ACCO_DBKILL_ROUNDS")
 			if dbKill == "" {
-				dbKill = "3"
+				dbKill = "2"
 			}
 			e.Setenv("ACCO_DBKILL_ROUNDS", dbKill)
 			e.Setenv("ESC", "\x1b")
