@@ -313,7 +313,7 @@ func (s *Session) dumpAll(ctx context.Context, o *OnDemandOptions, admin configu
 		return state.DatabaseArchive{}, fmt.Errorf("reading the databases of %s: %w", spec.Address(spec.KindDatabase, c), err)
 	}
 	if facts.Major > 0 {
-		if major := toolMajor(o.Tools.Version); major > 0 && major < facts.Major {
+		if major := o.Tools.Major(); major > 0 && major < facts.Major {
 			return state.DatabaseArchive{}, fmt.Errorf("pg_dump %s is older than the server (PostgreSQL %s): it cannot dump it", o.Tools.Version, facts.Version)
 		}
 	}
@@ -321,7 +321,7 @@ func (s *Session) dumpAll(ctx context.Context, o *OnDemandOptions, admin configu
 	stamp := state.NewStamp(now)
 	m := state.Manifest{
 		FormatVersion: 1, Env: env.Name, Cluster: c, Stamp: stamp, Created: now,
-		ServerVersion: facts.Version, Extensions: facts.Extensions, Tool: "pg_dump (PostgreSQL) " + o.Tools.Version,
+		ServerVersion: facts.Version, Extensions: facts.Extensions, Tool: o.Tools.String(),
 	}
 	dir, err := os.MkdirTemp(o.WorkDir, "dump-")
 	if err != nil {
@@ -410,12 +410,6 @@ func (s *Session) dumpOne(ctx context.Context, o *OnDemandOptions, admin configu
 	}
 	d := state.ArchivedDump{Database: db, Key: key, Size: size, SHA256: sealedSum}
 	return d, state.ManifestDump{Database: db, Key: key, Size: size, SHA256: sealedSum, PlainSHA256: plainSum}, nil
-}
-
-func toolMajor(v string) int {
-	var major int
-	fmt.Sscanf(v, "%d", &major)
-	return major
 }
 
 // deleteCluster deletes the cluster through the OVH API, waits until it is

@@ -199,35 +199,15 @@ func fileExists(p string) bool {
 }
 
 // writeFileAtomic replaces p with data: temporary file in the same
-// directory, fsync, rename, fsync of the directory.
-func writeFileAtomic(p string, data []byte) (err error) {
-	dir := filepath.Dir(p)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+// directory, fsync, rename, fsync of the directory (writeFileVia).
+func writeFileAtomic(p string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, dirTempStart+"*")
-	if err != nil {
+	return writeFileVia(p, func(w io.Writer) error {
+		_, err := w.Write(data)
 		return err
-	}
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(f.Name())
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), p); err != nil {
-		return err
-	}
-	return syncDir(dir)
+	})
 }
 
 func syncDir(dir string) error {
