@@ -175,6 +175,13 @@ func (s *Store) write(ctx context.Context, env, key string, st *State, etag stri
 	}
 
 	serial, err := s.nextSerial(ctx, env, st)
+	if errors.Is(err, ErrRollback) && etag != "" {
+		// The mark may have risen because another writer wrote the state
+		// since it was read above: that is a conflict, not a rollback.
+		if _, nowEtag, gerr := s.blob.Get(ctx, key); gerr == nil && nowEtag != etag {
+			return "", 0, fmt.Errorf("someone wrote it in between: %w", ErrConflict)
+		}
+	}
 	if err != nil {
 		return "", 0, err
 	}
