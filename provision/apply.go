@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -127,11 +128,12 @@ func (r *Report) Failed() bool {
 
 // applier runs one plan.
 type applier struct {
-	cl   Clients
-	rec  *recorder
-	env  string
-	opts ApplyOptions
-	plan *Plan
+	cl      Clients
+	servers *serverWatch
+	rec     *recorder
+	env     string
+	opts    ApplyOptions
+	plan    *Plan
 
 	evMu    sync.Mutex
 	resMu   sync.Mutex
@@ -169,7 +171,8 @@ func Apply(ctx context.Context, cl Clients, store *state.Store, plan *Plan, opts
 	}
 	// Sealed values are bound to the environment and the state's lineage.
 	opts.Sealer = opts.Sealer.For(plan.Env, st.Lineage)
-	a := &applier{cl: cl, env: plan.Env, opts: opts, plan: plan, results: map[string]*Result{}, seeds: newPollSeeds(),
+	cl = limitClients(cl, opts.Parallelism)
+	a := &applier{cl: cl, servers: newServerWatch(cl.Compute), env: plan.Env, opts: opts, plan: plan, results: map[string]*Result{}, seeds: newPollSeeds(),
 		rec: &recorder{store: store, env: plan.Env, st: st, etag: etag, status: map[string]string{}, attempts: opts.attempts(), retryDelay: opts.retryDelay()}}
 	if opts.Sealer == nil {
 		for _, c := range plan.Changes {
@@ -183,18 +186,7 @@ func Apply(ctx context.Context, cl Clients, store *state.Store, plan *Plan, opts
 			return nil, fmt.Errorf("the plan deletes the dumps of %s and apply was given no state bucket", s.Address)
 		}
 	}
-	var failed bool
-	for _, stage := range a.stages() {
-		if failed || a.stopped() {
-			for _, s := range stage {
-				a.result(s.change, ResultSkipped, 0, nil)
-			}
-			continue
-		}
-		if a.runStage(ctx, stage) {
-			failed = true
-		}
-	}
+	failed := a.runGraph(ctx, a.steps())
 	if plan.Destroy && !failed && !a.stopped() && a.settleOnDemand(ctx) {
 		failed = true
 	}
@@ -236,45 +228,64 @@ func (a *applier) stopped() bool {
 	}
 }
 
-// step is one operation of a stage.
+// step is one operation of the apply, with the steps it waits for.
 type step struct {
 	change *Change
 	label  Action // the action shown (replace halves show replace)
 	run    func(ctx context.Context, c *Change) error
 	group  string // steps of one group run one after the other
+	phase  int    // phaseDelete, phaseCreate or phaseLateDelete
+	after  []int  // indexes of the steps that must be done first
 }
+
+// The phases of an apply's steps.
+const (
+	phaseDelete = iota
+	phaseCreate
+	phaseLateDelete
+)
 
 // lateDeletes are the kinds whose deletions wait until the instances have
 // been updated: an instance may still use a security group the plan drops.
 var lateDeletes = []string{"security_group", "keypair"}
 
-// stages orders the plan's operations: deletions and the first halves of
-// replacements from the last kind to the first, then creations and updates
-// from the first kind to the last, then the deletions of security groups
-// and keypairs.
-func (a *applier) stages() [][]step {
-	var out [][]step
-	deletes := func(kinds []string, late bool) {
-		for i := len(kinds) - 1; i >= 0; i-- {
-			var stage []step
+// steps lists the plan's operations and what each waits for. An operation
+// starts as soon as the ones it depends on are done, whatever their kind:
+//   - a deletion (or the first half of a replacement) waits for the
+//     deletions of the resources that depend on it;
+//   - a creation, update or read waits for the creations of what it
+//     depends on, and for the deletions related to it (its own first half,
+//     a resource it depends on, or one that depends on it);
+//   - the deletions of security groups and keypairs the plan drops wait
+//     for every other operation;
+//   - the operations of one group (a cluster's users and databases) run
+//     one after the other, in kind order.
+//
+// A deletion whose dependencies are unknown (a resource found by its tags
+// and not in state) is treated as depending on every resource of an
+// earlier kind.
+func (a *applier) steps() []step {
+	var out []step
+	deletes := func(late bool) {
+		for i := len(kindOrder) - 1; i >= 0; i-- {
 			for j := range a.plan.Changes {
 				c := &a.plan.Changes[j]
-				if c.Kind != kinds[i] {
+				if c.Kind != kindOrder[i] {
 					continue
 				}
 				isLate := slices.Contains(lateDeletes, c.Kind) && c.Action == Delete
 				if (c.Action == Delete || c.Action == Replace && c.ID != "") && isLate == late {
-					stage = append(stage, step{change: c, label: c.Action, run: a.deleter(c), group: c.Address})
+					phase := phaseDelete
+					if late {
+						phase = phaseLateDelete
+					}
+					out = append(out, step{change: c, label: c.Action, run: a.deleter(c), group: c.Address, phase: phase})
 				}
-			}
-			if len(stage) > 0 {
-				out = append(out, stage)
 			}
 		}
 	}
-	deletes(kindOrder, false)
+	deletes(false)
 	for _, kind := range kindOrder {
-		var stage []step
 		for j := range a.plan.Changes {
 			c := &a.plan.Changes[j]
 			if c.Kind != kind {
@@ -289,18 +300,60 @@ func (a *applier) stages() [][]step {
 			}
 			switch c.Action {
 			case Create, Update, Replace:
-				stage = append(stage, step{change: c, label: c.Action, run: a.creator(c), group: group})
+				out = append(out, step{change: c, label: c.Action, run: a.creator(c), group: group, phase: phaseCreate})
 			case Read:
-				stage = append(stage, step{change: c, label: c.Action, run: a.reader, group: group})
+				out = append(out, step{change: c, label: c.Action, run: a.reader, group: group, phase: phaseCreate})
 			case Delete, NoOp:
 			}
 		}
-		if len(stage) > 0 {
-			out = append(out, stage)
-		}
 	}
-	deletes(kindOrder, true)
+	deletes(true)
+	a.link(out)
 	return out
+}
+
+// link fills each step's after list (see steps).
+func (a *applier) link(steps []step) {
+	deps := func(c *Change) []string {
+		if len(c.DependsOn) > 0 {
+			return c.DependsOn
+		}
+		if r, ok := a.rec.resource(c.Address); ok {
+			return r.DependsOn
+		}
+		return nil
+	}
+	dependsOn := func(x, y *Change) bool { return slices.Contains(deps(x), y.Address) }
+	related := func(x, y *Change) bool { return x.Address == y.Address || dependsOn(x, y) || dependsOn(y, x) }
+	lastOfGroup := map[string]int{}
+	for i := range steps {
+		s := &steps[i]
+		for j := range steps[:i] {
+			t := &steps[j]
+			var wait bool
+			switch {
+			case s.phase == phaseLateDelete:
+				wait = t.phase != phaseLateDelete
+			case s.phase == phaseCreate && t.phase == phaseDelete:
+				wait = related(s.change, t.change)
+			case s.phase == phaseCreate && t.phase == phaseCreate:
+				wait = dependsOn(s.change, t.change)
+			case s.phase == phaseDelete && t.phase == phaseDelete:
+				// t is of a later kind (deletions are listed last kind
+				// first): it goes first when it depends on s.
+				wait = dependsOn(t.change, s.change) ||
+					len(deps(t.change)) == 0 && kindRank(t.change.Kind) > kindRank(s.change.Kind)
+			}
+			if wait {
+				s.after = append(s.after, j)
+			}
+		}
+		key := strconv.Itoa(s.phase) + "/" + s.group
+		if j, ok := lastOfGroup[key]; ok && !slices.Contains(s.after, j) {
+			s.after = append(s.after, j)
+		}
+		lastOfGroup[key] = i
+	}
 }
 
 // deleter returns the delete operation of a change's kind.
@@ -392,50 +445,60 @@ func knownFrom(after, before map[string]any) map[string]any {
 	return out
 }
 
-// runStage runs a stage's steps, groups in parallel and the steps of one
-// group in order, and reports whether one failed.
-func (a *applier) runStage(ctx context.Context, stage []step) bool {
-	var groups [][]step
-	index := map[string]int{}
-	for _, s := range stage {
-		i, ok := index[s.group]
-		if !ok {
-			i = len(groups)
-			index[s.group] = i
-			groups = append(groups, nil)
+// outcome is the end of one step.
+type outcome struct {
+	index int
+	err   error
+}
+
+// runGraph runs the steps, each as soon as the steps it waits for are
+// done, and reports whether one failed. After a failure, or when the run
+// is stopped, no step starts; the ones running finish. The steps that did
+// not start are reported skipped.
+func (a *applier) runGraph(ctx context.Context, steps []step) bool {
+	waiting := make([]int, len(steps))
+	next := make([][]int, len(steps))
+	for i, s := range steps {
+		waiting[i] = len(s.after)
+		for _, j := range s.after {
+			next[j] = append(next[j], i)
 		}
-		groups[i] = append(groups[i], s)
 	}
-	sem := make(chan struct{}, a.opts.Parallelism)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
+	started := make([]bool, len(steps))
+	done := make(chan outcome, len(steps))
+	running := 0
 	failed := false
-	for _, g := range groups {
-		wg.Go(func() {
-			groupFailed := false // a group's later steps need its earlier ones
-			for _, s := range g {
-				if groupFailed || ctx.Err() != nil || a.stopped() {
-					a.result(s.change, ResultSkipped, 0, nil)
-					continue
-				}
-				select {
-				case sem <- struct{}{}:
-				case <-ctx.Done():
-					a.result(s.change, ResultSkipped, 0, nil)
-					continue
-				}
-				err := a.runStep(ctx, s)
-				<-sem
-				if err != nil {
-					groupFailed = true
-					mu.Lock()
-					failed = true
-					mu.Unlock()
-				}
-			}
-		})
+	start := func(i int) {
+		if failed || a.stopped() || ctx.Err() != nil {
+			return
+		}
+		started[i] = true
+		running++
+		go func() { done <- outcome{i, a.runStep(ctx, steps[i])} }()
 	}
-	wg.Wait()
+	for i := range steps {
+		if waiting[i] == 0 {
+			start(i)
+		}
+	}
+	for running > 0 {
+		o := <-done
+		running--
+		if o.err != nil {
+			failed = true
+			continue
+		}
+		for _, i := range next[o.index] {
+			if waiting[i]--; waiting[i] == 0 {
+				start(i)
+			}
+		}
+	}
+	for i, s := range steps {
+		if !started[i] {
+			a.result(s.change, ResultSkipped, 0, nil)
+		}
+	}
 	return failed
 }
 

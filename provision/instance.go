@@ -281,9 +281,12 @@ func (a *applier) waitInstance(ctx context.Context, c *Change) error {
 	poll := a.poller(serverPolls().orFixed(a.opts.PollServer))
 	deadline := time.Now().Add(a.opts.serverTimeout())
 	for {
-		s, err := a.cl.Compute.GetServer(ctx, c.ID)
+		s, found, err := a.servers.get(ctx, c.ID, time.Now())
 		if err != nil {
 			return err
+		}
+		if !found {
+			return fmt.Errorf("instance %s is no longer in the project (deleted outside acco?): %w; the next plan creates it again", c.ID, openstack.ErrNotFound)
 		}
 		switch {
 		case s.Status == "ERROR":
@@ -346,12 +349,12 @@ func (a *applier) deleteInstance(ctx context.Context, c *Change) error {
 	poll := a.poller(serverPolls().orFixed(a.opts.PollServer))
 	deadline := time.Now().Add(a.opts.serverTimeout())
 	for {
-		s, err := a.cl.Compute.GetServer(ctx, c.ID)
-		if openstack.IsNotFound(err) || (err == nil && s.Status == "DELETED") {
-			break
-		}
+		s, found, err := a.servers.get(ctx, c.ID, time.Now())
 		if err != nil {
 			return err
+		}
+		if !found || s.Status == "DELETED" {
+			break
 		}
 		a.rec.setStatus(c.Address, s.Status)
 		if time.Now().After(deadline) {
