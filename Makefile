@@ -4,6 +4,7 @@
 #   make init ENV=prod        valid YAML + credentials present + state reachable
 #   make deploy ENV=preprod   acco deploy: one lock, one plan (cloud + host), asks once, apply, configure, verify
 #   make verify ENV=test      prove the data flow on the live environment (acco verify)
+#   make bench-peer           apply, no-op plan and destroy timed on a throwaway local cloud, beside OpenTofu's figures (RUNS=3)
 #   make destroy ENV=test     delete the environment's cloud resources (asks for confirmation;
 #                             a protected database, as prod's, refuses)
 # credentials.sh (git-ignored; see credentials.sh.example) is sourced when present;
