@@ -119,6 +119,7 @@ mkdir -p "$tmp/results" "$tmp/logs"
 par=()
 [ -n "$PARALLELISM" ] && par=(--parallelism "$PARALLELISM")
 started=$(date -u +%Y-%m-%dT%H:%MZ)
+commit="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$root" diff --quiet HEAD 2>/dev/null || echo '+changes')"
 for lat in $LATENCIES; do
 	cloud=$tmp/cloud-$lat
 	clouds+=("$cloud")
@@ -165,7 +166,7 @@ tofu() {
 }
 
 echo
-echo "$("$acco" version 2>/dev/null | head -n 1 || echo acco), commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$root" diff --quiet HEAD 2>/dev/null || echo '+changes'), $(nproc) cores, $started"
+echo "$("$acco" version 2>/dev/null | head -n 1 || echo acco), commit $commit (when it started), $(nproc) cores, $started"
 echo "local cloud: build 2 s, address 1 s, database create 5 s, delete 2 s, --postgres off; medians of $RUNS run(s)"
 echo
 printf '| %-10s | %-7s | %-9s | %-10s | %-8s | %-9s | %-46s |\n' operation latency instances "wall (s)" requests "peak MiB" "OpenTofu 1.12.6, recorded in issue 14, not re-measured"
