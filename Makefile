@@ -4,6 +4,7 @@
 #   make init ENV=prod        valid YAML + credentials present + state reachable
 #   make deploy ENV=preprod   acco deploy: one lock, one plan (cloud + host), asks once, apply, configure, verify
 #   make verify ENV=test      prove the data flow on the live environment (acco verify)
+#   make bench-peer           apply, no-op plan and destroy timed on a throwaway local cloud, beside OpenTofu's figures (RUNS=3)
 #   make destroy ENV=test     delete the environment's cloud resources (asks for confirmation;
 #                             a protected database, as prod's, refuses)
 # credentials.sh (git-ignored; see credentials.sh.example) is sourced when present;
@@ -12,6 +13,8 @@
 ENV ?= test
 # The environment `make demo` runs: local (the local cloud with VMs) by default.
 DEMO_ENV ?= local
+# Runs of each measurement of make bench-peer (the table shows medians).
+RUNS ?= 3
 SHELL := /bin/bash
 GO ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
@@ -20,7 +23,7 @@ ACCO := bin/acco
 # environment lives on the local cloud (make demo), whose variables acco local env prints.
 WITH_CREDS = $(if $(wildcard credentials.sh),source ./credentials.sh &&,) $(if $(filter local,$(ENV)),vars=$$($(ACCO) local env) && eval "$$vars" &&,)
 
-.PHONY: soak all build test lint fmt-check vet staticcheck unit fuzz bench deps vm-image example-backend validate init bootstrap plan apply configure deploy verify destroy db-stop db-start db-status demo local-down clean
+.PHONY: bench-peer soak all build test lint fmt-check vet staticcheck unit fuzz bench deps vm-image example-backend validate init bootstrap plan apply configure deploy verify destroy db-stop db-start db-status demo local-down clean
 
 all: build
 
@@ -59,6 +62,9 @@ bench: deps vm-image ## benchmarks: no-op plan at 50 ms latency; no-op configure
 	$(GO) test ./provision -run '^$$' -bench PlanNoop -benchtime 5x
 	$(GO) test ./configure -run '^$$' -bench Noop -benchtime 3x -timeout 60m
 	$(GO) test ./cmd/acco -run '^$$' -bench DBStopStart -benchtime 3x -timeout 60m
+
+bench-peer: build ## acco's apply, no-op plan and destroy on a throwaway local cloud at 0 and 50 ms, 1 and 50 instances (RUNS=3 medians), beside OpenTofu's figures of issue 14
+	@RUNS=$(RUNS) scripts/bench-peer.sh
 
 soak: deps ## the reliability trials (kill and resume 30 times, faults over 10 seeds, black holes, rollback) with their figures
 	@scripts/soak.sh

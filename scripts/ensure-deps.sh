@@ -21,6 +21,8 @@ have npm || need+=(npm)
 # gpg checks the pinned fingerprints of apt keys (configure's tests).
 have gpg || need+=(gpg)
 [ -x /usr/bin/aws ] || need+=(awscli)
+# GNU time measures the peak memory of acco in make bench-peer.
+[ -x /usr/bin/time ] || need+=(time)
 # Graphviz's dot renders acco graph --format svg (envgraph's tests).
 have dot || need+=(graphviz)
 

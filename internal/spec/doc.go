@@ -86,6 +86,7 @@
 //	  keypair                    string   a keypairs NAME
 //	  security_groups            [string] security_groups NAMEs, at least one
 //	  ssh_user                   string   default debian
+//	  count                      int      optional, 1 to 100; N alike instances NAME-1 .. NAME-N
 //	databases.NAME:
 //	  engine                     string   default postgresql (the only one)
 //	  version                    string   major version, >= 14; <= 17 with timescaledb
@@ -105,7 +106,7 @@
 //	      privileges             [string] database: connect create temporary all;
 //	                                      schema: usage create all; table: select insert
 //	                                      update delete truncate references trigger all
-//	  allow_from                 [string] instance.NAME or CIDRs; at least one
+//	  allow_from                 [string] instance.NAME or CIDRs; at least one; a counted NAME admits all of its instances
 //	  protect                    bool     default false; prod requires true
 //	  on_demand                  bool     default false; not with protect
 //	  backup_time                string   optional, HH:MM[:SS] UTC
@@ -115,7 +116,7 @@
 //	    update                   duration default 40m
 //	    delete                   duration default 20m
 //	services:
-//	  host                       string   an instances NAME
+//	  host                       string   an instances NAME, declared without count
 //	  broker                     string   emqx | mosquitto; default emqx
 //	  health_timeout             duration default 2m
 //	  emqx:                      required when broker is emqx
@@ -193,6 +194,20 @@
 // an error naming the listener and the rule, unless the listener sets
 // public_plaintext: true. Resource names are lowercase
 // letters, digits and dashes (at most 32; environment names at most 20).
+//
+// # Alike instances (count)
+//
+// An instances entry with count: N (2 to MaxCount) stands for N instances
+// with the entry's settings, named NAME-1 to NAME-N (count: 1, or no count,
+// is one instance named NAME). Load expands the entry, so a loaded
+// Environment, and every plan, graph and state, holds N ordinary instances
+// (instance.NAME-1 ...); their problems point at the entry's lines. The
+// members' names must fit the naming rule (NAME-N at most 32 characters) and
+// no other entry may be named like a member. In a database's allow_from,
+// instance.NAME of a counted entry admits all of its instances, and
+// instance.NAME-2 one of them. The services run on one instance, so
+// services.host names an entry without count; acco configure sets up only
+// that host, and provisions the other instances as the YAML describes them.
 //
 // Resource addresses are KIND.NAME: keypair.NAME, security_group.NAME,
 // instance.NAME, database.NAME, database_db.CLUSTER.NAME and

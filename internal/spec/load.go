@@ -27,7 +27,8 @@ const maxLocateLines = 50
 // Load reads dir/defaults.yaml and dir/<env>.yaml, merges them (the
 // environment's file on top), decodes the result strictly, expands ${VAR} in
 // the keys that allow it with lookup (nil means no variable is set), fills
-// defaults and runs Validate. It also reads the project of the other
+// defaults, runs Validate and expands the instances entries that have a
+// count into their instances (see MemberNames). It also reads the project of the other
 // environment files of dir and refuses one that shares the project under a
 // name whose resource names can collide with env's (see checkSharedProject).
 //
@@ -165,6 +166,7 @@ func loadSources(dir, env string, defSrc, envSrc []byte, lookup func(string) (st
 	if err := e.Validate(); err != nil {
 		return nil, err
 	}
+	e.expandCounts()
 	return e, nil
 }
 

@@ -138,6 +138,12 @@ type Instance struct {
 	SecurityGroups []string `yaml:"security_groups"`
 	// SSHUser is the login user of the image (default debian).
 	SSHUser string `yaml:"ssh_user"`
+	// Count, when above 1, makes the entry stand for that many alike
+	// instances (at most MaxCount), named NAME-1 to NAME-N (see
+	// MemberNames); count: 1 is the same as no count. Load expands the
+	// entry into those instances, so every instance of a loaded
+	// Environment has Count 0.
+	Count int `yaml:"count"`
 }
 
 // Database is an OVH Public Cloud managed database cluster.

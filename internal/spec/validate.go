@@ -361,6 +361,7 @@ func (v *validator) instances() {
 		if in == nil {
 			in = &Instance{}
 		}
+		v.count(p, name, in)
 		if v.required(p+".flavor", in.Flavor, "the OpenStack flavor, e.g. d2-4 or b3-8") && !isFlavor(in.Flavor) {
 			v.add(p+".flavor", "%q is not a flavor name such as d2-4 or b3-8", in.Flavor)
 		}
@@ -630,7 +631,7 @@ func (v *validator) allowFrom(p string, db *Database) {
 	for i, a := range db.AllowFrom {
 		ip := indexPath(ap, i)
 		if name, ok := strings.CutPrefix(a, KindInstance+"."); ok {
-			v.ref(ip, "instance", name, sortedKeys(v.e.Instances))
+			v.ref(ip, "instance", name, v.instanceRefs())
 			continue
 		}
 		if _, err := netip.ParsePrefix(a); err != nil && strings.Contains(a, ".") && !strings.ContainsAny(a, "0123456789:/") {
@@ -671,7 +672,7 @@ func (v *validator) services() {
 	if v.required("services.host", s.Host, "the instance the services run on, e.g. app") {
 		if name, ok := strings.CutPrefix(s.Host, KindInstance+"."); ok {
 			v.add("services.host", "write the instance's name (%s), not its address", name)
-		} else if v.ref("services.host", "instance", s.Host, sortedKeys(e.Instances)) {
+		} else if v.ref("services.host", "instance", s.Host, v.instanceRefs()) && v.servicesHost(s.Host) {
 			host = e.Instances[s.Host]
 		}
 	}
