@@ -34,10 +34,14 @@ const Hidden = "(hidden)"
 
 // Difference is one key whose value differs. Env1 or Env2 is nil where that
 // environment does not have the key.
+//
+// A live difference (Live true, only with acco diff --live) is between what
+// is deployed in each environment rather than between their YAML.
 type Difference struct {
 	Key  string  `json:"key"`
 	Env1 *string `json:"env1"`
 	Env2 *string `json:"env2"`
+	Live bool    `json:"live,omitempty"`
 }
 
 // Group holds the differences of one resource (instances.app,
@@ -53,6 +57,9 @@ type Result struct {
 	Env2   string  `json:"env2"`
 	Equal  bool    `json:"equal"`
 	Groups []Group `json:"groups"`
+	// Live is set by CompareLive: whether each environment is deployed
+	// and the state serial its live facts come from.
+	Live *LiveStatus `json:"live,omitempty"`
 }
 
 // Options tune Compare.
@@ -112,15 +119,20 @@ func Compare(e1, e2 *spec.Environment, opts Options) *Result {
 		}
 		res.Groups[i].Differences = append(res.Groups[i].Differences, d)
 	}
-	sort.SliceStable(res.Groups, func(i, j int) bool {
-		gi, gj := res.Groups[i].Resource, res.Groups[j].Resource
+	res.sortGroups()
+	res.Equal = len(res.Groups) == 0
+	return res
+}
+
+// sortGroups puts the environment group first, then the resources by path.
+func (r *Result) sortGroups() {
+	sort.SliceStable(r.Groups, func(i, j int) bool {
+		gi, gj := r.Groups[i].Resource, r.Groups[j].Resource
 		if (gi == IdentityGroup) != (gj == IdentityGroup) {
 			return gi == IdentityGroup
 		}
 		return lessPath(gi, gj)
 	})
-	res.Equal = len(res.Groups) == 0
-	return res
 }
 
 func show(opts Options, key, v string) *string {
@@ -130,24 +142,45 @@ func show(opts Options, key, v string) *string {
 	return &v
 }
 
+// LivePrefix marks a live difference's key in the text output.
+const LivePrefix = "live: "
+
 // Render writes the result as text: one block per group, each difference
-// as key path, env1's value and env2's value.
+// as key path, env1's value and env2's value; live differences have their
+// key marked with LivePrefix.
 func (r *Result) Render(w io.Writer) error {
+	from := "resolved with defaults.yaml"
+	if r.Live != nil {
+		from += "; " + r.liveSummary()
+	}
 	if r.Equal {
-		_, err := fmt.Fprintf(w, "%s and %s are the same (resolved with defaults.yaml).\n", r.Env1, r.Env2)
+		_, err := fmt.Fprintf(w, "%s and %s are the same (%s).\n", r.Env1, r.Env2, from)
 		return err
 	}
-	n := 0
+	n, live := 0, 0
 	for _, g := range r.Groups {
 		n += len(g.Differences)
+		for _, d := range g.Differences {
+			if d.Live {
+				live++
+			}
+		}
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "%s and %s differ in %d key(s) (resolved with defaults.yaml):\n", r.Env1, r.Env2, n)
+	if r.Live != nil {
+		fmt.Fprintf(tw, "%s and %s differ in %d key(s), %d of them live (%s):\n", r.Env1, r.Env2, n, live, from)
+	} else {
+		fmt.Fprintf(tw, "%s and %s differ in %d key(s) (%s):\n", r.Env1, r.Env2, n, from)
+	}
 	for _, g := range r.Groups {
 		fmt.Fprintf(tw, "\n%s\n", g.Resource)
 		fmt.Fprintf(tw, "  KEY\t%s\t%s\n", strings.ToUpper(r.Env1), strings.ToUpper(r.Env2))
 		for _, d := range g.Differences {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\n", d.Key, text(d.Env1), text(d.Env2))
+			key := d.Key
+			if d.Live {
+				key = LivePrefix + key
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", key, text(d.Env1), text(d.Env2))
 		}
 	}
 	return tw.Flush()
