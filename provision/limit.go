@@ -170,6 +170,10 @@ func (x limitedDB) ListClusters(ctx context.Context) ([]ovhdb.Cluster, error) {
 	return call(ctx, x.l, func() ([]ovhdb.Cluster, error) { return x.d.ListClusters(ctx) })
 }
 
+func (x limitedDB) ClusterIDs(ctx context.Context) ([]string, error) {
+	return call(ctx, x.l, func() ([]string, error) { return x.d.ClusterIDs(ctx) })
+}
+
 func (x limitedDB) GetCluster(ctx context.Context, id string) (ovhdb.Cluster, error) {
 	return call(ctx, x.l, func() (ovhdb.Cluster, error) { return x.d.GetCluster(ctx, id) })
 }

@@ -38,11 +38,10 @@ type Observed struct {
 }
 
 // Observe reads the project: one list call per resource type, all in
-// parallel, then the users and databases of the clusters named acco-<env>-*
-// and the CA certificates of those that are READY.
-// OVH lists only IDs, so each OVH list is one call for the IDs and then
-// reads in parallel: a plan costs about four round trips whatever the number
-// of resources.
+// parallel, and the users, databases and CA certificates of the clusters
+// named acco-<env>-* (see observeClusters). OVH lists only IDs, so each
+// OVH list is one call for the IDs and then reads in parallel: a plan costs
+// about four round trips whatever the number of resources.
 func Observe(ctx context.Context, cl Clients, env string) (*Observed, error) {
 	o := &Observed{Users: map[string][]ovhdb.User{}, Databases: map[string][]ovhdb.Database{}, CACerts: map[string]string{}}
 	err := parallel(ctx, 0,
@@ -56,57 +55,111 @@ func Observe(ctx context.Context, cl Clients, env string) (*Observed, error) {
 		},
 		func(ctx context.Context) (err error) { o.Servers, err = cl.Compute.ListServers(ctx); return },
 		func(ctx context.Context) (err error) { o.Offers, err = cl.DB.Availability(ctx); return },
-		func(ctx context.Context) (err error) { o.Clusters, err = cl.DB.ListClusters(ctx); return },
+		func(ctx context.Context) error { return observeClusters(ctx, cl.DB, env, o) },
 	)
 	if err != nil {
 		return nil, err
 	}
-	var mu sync.Mutex
-	var fns []func(context.Context) error
-	for _, c := range o.Clusters {
-		if !strings.HasPrefix(c.Description, CloudName(env, "")) || c.Status == ovhdb.StatusDeleting {
-			continue
+	return o, nil
+}
+
+// speculateClusters is the most clusters a project may have for Observe to
+// read every cluster's users, databases and CA at the same time as the
+// cluster itself.
+const speculateClusters = 4
+
+// clusterReads is what Observe read of one cluster.
+type clusterReads struct {
+	cluster          ovhdb.Cluster
+	found            bool
+	read             bool // users, databases and CA were read
+	users            []ovhdb.User
+	dbs              []ovhdb.Database
+	ca               string
+	usersErr, dbsErr error
+	caErr            error
+}
+
+// observeClusters reads the project's clusters into o, and the users,
+// databases and CA certificate (of a READY one) of acco's clusters: those
+// named acco-<env>-* and not being deleted. When the project has at most
+// speculateClusters clusters, the reads of their users, databases and CA
+// start with the read of the cluster, before its name says whether it is
+// acco's: a plan costs one round trip less, and what is not acco's is
+// dropped unseen. With more clusters, they follow the cluster reads.
+func observeClusters(ctx context.Context, db ovhdb.API, env string, o *Observed) error {
+	ids, err := db.ClusterIDs(ctx)
+	if err != nil {
+		return err
+	}
+	reads := make([]clusterReads, len(ids))
+	readChildren := func(r *clusterReads, id string) []func(context.Context) error {
+		r.read = true
+		return []func(context.Context) error{
+			func(ctx context.Context) error { r.users, r.usersErr = db.ListUsers(ctx, id); return nil },
+			func(ctx context.Context) error { r.dbs, r.dbsErr = db.ListDatabases(ctx, id); return nil },
+			func(ctx context.Context) error { r.ca, r.caErr = db.CACertificate(ctx, id); return nil },
 		}
-		id := c.ID
+	}
+	speculate := len(ids) <= speculateClusters
+	var fns []func(context.Context) error
+	for i, id := range ids {
+		r := &reads[i]
 		fns = append(fns, func(ctx context.Context) error {
-			users, err := cl.DB.ListUsers(ctx, id)
-			if err != nil {
+			c, err := db.GetCluster(ctx, id)
+			switch {
+			case errors.Is(err, ovhdb.ErrNotFound): // deleted since the list
+				return nil
+			case err != nil:
 				return err
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			o.Users[id] = users
-			return nil
-		}, func(ctx context.Context) error {
-			dbs, err := cl.DB.ListDatabases(ctx, id)
-			if err != nil {
-				return err
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			o.Databases[id] = dbs
+			r.cluster, r.found = c, true
 			return nil
 		})
-		if c.Status == ovhdb.StatusReady {
-			fns = append(fns, func(ctx context.Context) error {
-				ca, err := cl.DB.CACertificate(ctx, id)
-				if errors.Is(err, ovhdb.ErrNotFound) {
-					return nil // none offered: the plan records none
-				}
-				if err != nil {
-					return err
-				}
-				mu.Lock()
-				defer mu.Unlock()
-				o.CACerts[id] = ca
-				return nil
-			})
+		if speculate {
+			fns = append(fns, readChildren(r, id)...)
 		}
 	}
-	if err := parallel(ctx, 4, fns...); err != nil {
-		return nil, err
+	if err := parallel(ctx, 0, fns...); err != nil {
+		return err
 	}
-	return o, nil
+	own := func(c ovhdb.Cluster) bool {
+		return strings.HasPrefix(c.Description, CloudName(env, "")) && c.Status != ovhdb.StatusDeleting
+	}
+	fns = nil
+	for i, id := range ids {
+		if r := &reads[i]; r.found && own(r.cluster) && !r.read {
+			fns = append(fns, readChildren(r, id)...)
+		}
+	}
+	if err := parallel(ctx, 0, fns...); err != nil {
+		return err
+	}
+	for _, r := range reads {
+		if !r.found {
+			continue
+		}
+		o.Clusters = append(o.Clusters, r.cluster)
+		if !own(r.cluster) {
+			continue
+		}
+		id := r.cluster.ID
+		if err := errors.Join(r.usersErr, r.dbsErr); err != nil {
+			return err
+		}
+		o.Users[id], o.Databases[id] = r.users, r.dbs
+		if r.cluster.Status != ovhdb.StatusReady {
+			continue // a CA read of a cluster not READY says nothing
+		}
+		switch {
+		case r.caErr == nil:
+			o.CACerts[id] = r.ca
+		case errors.Is(r.caErr, ovhdb.ErrNotFound): // none offered: the plan records none
+		default:
+			return r.caErr
+		}
+	}
+	return nil
 }
 
 // parallel runs fns with at most limit at a time (0: all at once) and

@@ -61,7 +61,7 @@ type clockFetch struct {
 }
 
 // poolSize is how many calls to the OVH API run at once.
-const poolSize = 4
+const poolSize = 8
 
 var _ API = (*Client)(nil)
 
@@ -307,13 +307,22 @@ func (c *Client) Availability(ctx context.Context) ([]Availability, error) {
 
 // ListClusters implements API: one list call, then one read per cluster.
 func (c *Client) ListClusters(ctx context.Context) ([]Cluster, error) {
-	var ids []string
-	if err := c.call(ctx, http.MethodGet, c.path("/postgresql"), nil, &ids); err != nil {
-		return nil, fmt.Errorf("listing database clusters: %w", err)
+	ids, err := c.ClusterIDs(ctx)
+	if err != nil {
+		return nil, err
 	}
 	return getAll(ctx, ids, func(ctx context.Context, id string) (Cluster, error) {
 		return c.GetCluster(ctx, id)
 	})
+}
+
+// ClusterIDs implements API.
+func (c *Client) ClusterIDs(ctx context.Context) ([]string, error) {
+	var ids []string
+	if err := c.call(ctx, http.MethodGet, c.path("/postgresql"), nil, &ids); err != nil {
+		return nil, fmt.Errorf("listing database clusters: %w", err)
+	}
+	return ids, nil
 }
 
 // GetCluster implements API.

@@ -190,6 +190,9 @@ type API interface {
 	Availability(ctx context.Context) ([]Availability, error)
 	// ListClusters returns every PostgreSQL cluster of the project.
 	ListClusters(ctx context.Context) ([]Cluster, error)
+	// ClusterIDs returns the IDs of the project's PostgreSQL clusters (one
+	// call: what ListClusters starts with).
+	ClusterIDs(ctx context.Context) ([]string, error)
 	// GetCluster returns one cluster; a missing one wraps ErrNotFound.
 	GetCluster(ctx context.Context, id string) (Cluster, error)
 	// CACertificate returns the PEM certificate of the CA that signed the
