@@ -184,10 +184,14 @@ func (s *Store) Write(ctx context.Context, env string, st *State, etag string) (
 // every state write. The mark then lags behind the state during the run
 // and, should the run die, until the next Write, RaiseMark or Read of env
 // raises it. That is safe: the mark is never above what is stored, so
-// nothing correct is refused; and a lagging mark weakens rollback
-// detection only for the states written during the run, while the lock
-// keeps every other acco from writing (a state put back by hand in that
-// window is still caught when it goes below the serial of the run's start).
+// nothing correct is refused. And it hardly weakens rollback detection:
+// the run holds env's lock, so no other acco writes meanwhile; a state put
+// back below the serial the run started from is caught by the mark as
+// before; one put back among the run's own serials makes the run's next
+// write fail its condition, and the run's RaiseMark then lifts the mark
+// above it, so the next Read refuses it. Only a run that dies (no
+// RaiseMark) leaves such a state unseen, as a mark whose write failed did
+// already.
 func (s *Store) WriteDeferMark(ctx context.Context, env string, st *State, etag string) (string, error) {
 	if err := checkEnv(env); err != nil {
 		return "", fmt.Errorf("write state: %w", err)
