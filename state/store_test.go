@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/accoreboot/acco/state"
+	"github.com/accoreboot/acco/state/statetest"
 )
 
 // countingBlob records the requests made to the Blob it wraps, as
@@ -197,5 +198,39 @@ func TestReadRaisesALaggingMark(t *testing.T) {
 	}
 	if _, _, err := state.NewStore(b).Read(ctx, "test"); !errors.Is(err, state.ErrRollback) {
 		t.Fatalf("Read of serial 2 after serial 4 = %v, want ErrRollback", err)
+	}
+}
+
+// A Write that skips the read, whose PUT lands but whose answer is lost:
+// the client's retry fails its condition, and Write finds its own bytes.
+func TestWriteWithAKnownETagWhoseAnswerIsLost(t *testing.T) {
+	ctx := t.Context()
+	d := newDirBlob(t)
+	writeSerials(t, state.NewStore(d), 1)
+	b := &countingBlob{Blob: statetest.RedeliverBlob(d, state.StateKey("test"))}
+	s := state.NewStore(b)
+	st, etag, err := s.Read(ctx, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.take()
+	st.SetResource(state.Resource{Address: "instance.app", Kind: "instance", ID: "i-1"})
+	newEtag, err := s.WriteDeferMark(ctx, "test", st, etag)
+	if err != nil {
+		t.Fatalf("Write whose PUT was delivered twice: %v", err)
+	}
+	if got := b.take(); !slices.Equal(got, []string{"PUT test/state.json", "GET test/state.json"}) {
+		t.Errorf("requests %q, want the PUT (no read first), then the GET that finds our bytes", got)
+	}
+	got, gotEtag, err := state.NewStore(d).Read(ctx, "test")
+	if err != nil || gotEtag != newEtag || got.Serial != 2 || len(got.Resources) != 1 {
+		t.Fatalf("Read = %+v, %q, %v; want serial 2 and ETag %q", got, gotEtag, err, newEtag)
+	}
+	// And the next Write knows the ETag found.
+	if _, err := s.WriteDeferMark(ctx, "test", st, newEtag); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.take(); !slices.Equal(got, []string{"PUT test/state.json"}) {
+		t.Errorf("requests %q, want one PUT", got)
 	}
 }
