@@ -10,10 +10,17 @@ import (
 )
 
 // MarkKey returns the key of env's high-water mark: ENV/serial.json. It
-// holds the lineage and the highest serial ever written to env's state, and
-// is written after each state write, so that putting an older state back
-// (a restored object version, a copy) is seen: the state's serial is then
-// below the mark, or its lineage is another.
+// holds the lineage and the highest serial ever written to env's state (or
+// a little less, see below), and is written after the state, so that
+// putting an older state back (a restored object version, a copy) is seen:
+// the state's serial is then below the mark, or its lineage is another.
+//
+// The mark is never above what is stored: it is raised only to a serial
+// that was written (or read). It may lag behind: Store.Write raises it
+// after each write, but a run that writes many times under the lock
+// (Store.WriteDeferMark) raises it once at its end (Store.RaiseMark), and
+// a run that dies, or a raise that fails, leaves it behind until the next
+// Write, RaiseMark or Read of a state above it raises it.
 func MarkKey(env string) string { return env + "/serial.json" }
 
 // mark is the content of MarkKey.
@@ -206,10 +213,12 @@ func (s *Store) checkMark(ctx context.Context, env string, st *State) error {
 	}
 	m := c.mark
 	ok := st != nil && (m == nil || (st.Lineage == m.Lineage && st.Serial >= m.Serial))
-	if ok && c.etag == "" {
+	if ok && (c.etag == "" || st.Serial > m.Serial) {
 		// No mark object yet (a store written by an acco before marks):
 		// make it now, so that later reads need not search the history.
-		// Best effort: the next Write makes it too.
+		// Or a mark left behind by a run that died before it raised it
+		// (see Store.WriteDeferMark): raise it to what is stored. Best
+		// effort: the next Write does it too.
 		_ = s.raiseMark(ctx, env, st.Lineage, st.Serial)
 	}
 	if ok || m == nil || s.allowRollback {

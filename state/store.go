@@ -33,6 +33,16 @@ type Store struct {
 
 	mu    sync.Mutex
 	marks map[string]cachedMark
+	known map[string]knownState
+}
+
+// knownState is what a Store last read or wrote of an environment's state:
+// the lineage and serial stored, and the ETag of the object that holds
+// them ("" once a write with it failed: the object may have changed).
+type knownState struct {
+	etag    string
+	lineage string
+	serial  uint64
 }
 
 // StoreOption configures a Store.
@@ -48,7 +58,7 @@ func AllowRollback() StoreOption {
 
 // NewStore returns a Store over b.
 func NewStore(b Blob, opts ...StoreOption) *Store {
-	s := &Store{blob: b, marks: map[string]cachedMark{}}
+	s := &Store{blob: b, marks: map[string]cachedMark{}, known: map[string]knownState{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -86,7 +96,38 @@ func (s *Store) Read(ctx context.Context, env string) (*State, string, error) {
 	if err := s.checkMark(ctx, env, st); err != nil {
 		return nil, "", fmt.Errorf("read state %s: %w", key, err)
 	}
+	s.remember(env, knownState{etag: trimETag(etag), lineage: st.Lineage, serial: st.Serial})
 	return st, etag, nil
+}
+
+// remember records what env's state is now, as read or written.
+func (s *Store) remember(env string, k knownState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.known[env] = k
+}
+
+// forget notes that a write with etag failed: the object may no longer be
+// the one known by that ETag. The lineage and serial known stay, for
+// RaiseMark: they were stored.
+func (s *Store) forget(env, etag string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if k, ok := s.known[env]; ok && k.etag == etag {
+		k.etag = ""
+		s.known[env] = k
+	}
+}
+
+// knows reports whether the object with etag is known to hold a state of
+// lineage at a serial no higher than serial: a write of such a state
+// conditional on etag then needs no reading first, since If-Match proves
+// the object is still the one known.
+func (s *Store) knows(env, etag, lineage string, serial uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.known[env]
+	return ok && etag != "" && k.etag == etag && k.lineage == lineage && serial >= k.serial
 }
 
 // Raw returns env's state as stored, for acco state pull. When env has no
@@ -118,22 +159,73 @@ func (s *Store) Raw(ctx context.Context, env string) ([]byte, error) {
 // on env's high-water mark is refused (ErrRollback) unless the Store
 // allows rollbacks; it is then written above the mark. After the state,
 // Write raises the mark; should that fail, the state is written all the
-// same and the next Write raises it.
+// same and the next Write (or Read) raises it.
 //
 // When the answer to a write that succeeded is lost and the client's retry
 // then fails its condition, Write finds its own bytes stored and succeeds.
+//
+// The checks need the stored state, which Write reads first, unless this
+// Store last read or wrote env's state with that very ETag, and st is of
+// the same lineage at a serial no lower: the conditional write then proves
+// that the stored state is still the one known, and a Write after a Write
+// (or a Read) is a single request (plus the mark's).
 func (s *Store) Write(ctx context.Context, env string, st *State, etag string) (string, error) {
+	newEtag, err := s.WriteDeferMark(ctx, env, st, etag)
+	if err != nil {
+		return "", err
+	}
+	_ = s.raiseMark(context.WithoutCancel(ctx), env, st.Lineage, st.Serial)
+	return newEtag, nil
+}
+
+// WriteDeferMark is Write without raising env's high-water mark: for a run
+// that writes the state many times while it holds env's lock (an apply),
+// and calls RaiseMark once at its end, instead of writing the mark after
+// every state write. The mark then lags behind the state during the run
+// and, should the run die, until the next Write, RaiseMark or Read of env
+// raises it. That is safe: the mark is never above what is stored, so
+// nothing correct is refused. And it hardly weakens rollback detection:
+// the run holds env's lock, so no other acco writes meanwhile; a state put
+// back below the serial the run started from is caught by the mark as
+// before; one put back among the run's own serials makes the run's next
+// write fail its condition, and the run's RaiseMark then lifts the mark
+// above it, so the next Read refuses it. Only a run that dies (no
+// RaiseMark) leaves such a state unseen, as a mark whose write failed did
+// already.
+func (s *Store) WriteDeferMark(ctx context.Context, env string, st *State, etag string) (string, error) {
 	if err := checkEnv(env); err != nil {
 		return "", fmt.Errorf("write state: %w", err)
 	}
 	key := StateKey(env)
-	newEtag, serial, err := s.write(ctx, env, key, st, trimETag(etag))
+	etag = trimETag(etag)
+	newEtag, serial, err := s.write(ctx, env, key, st, etag)
 	if err != nil {
+		s.forget(env, etag)
 		return "", fmt.Errorf("write state %s: %w", key, err)
 	}
 	st.Serial = serial
-	_ = s.raiseMark(context.WithoutCancel(ctx), env, st.Lineage, serial)
+	s.remember(env, knownState{etag: trimETag(newEtag), lineage: st.Lineage, serial: serial})
 	return newEtag, nil
+}
+
+// RaiseMark raises env's high-water mark to the newest state this Store
+// wrote or read of env, after writes made with WriteDeferMark. It makes no
+// request when the mark is known to be as high already, nor when this
+// Store has not read or written env's state.
+func (s *Store) RaiseMark(ctx context.Context, env string) error {
+	if err := checkEnv(env); err != nil {
+		return fmt.Errorf("raise the mark: %w", err)
+	}
+	s.mu.Lock()
+	k, ok := s.known[env]
+	s.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	if err := s.raiseMark(ctx, env, k.lineage, k.serial); err != nil {
+		return fmt.Errorf("raise the high-water mark %s to serial %d: %w", MarkKey(env), k.serial, err)
+	}
+	return nil
 }
 
 func (s *Store) write(ctx context.Context, env, key string, st *State, etag string) (string, uint64, error) {
@@ -146,38 +238,14 @@ func (s *Store) write(ctx context.Context, env, key string, st *State, etag stri
 		return "", 0, errors.New("the state has no lineage")
 	}
 
-	curData, curEtag, err := s.blob.Get(ctx, key)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		if etag != "" {
-			return "", 0, fmt.Errorf("the state was deleted since it was read: %w", ErrConflict)
-		}
-	case err != nil:
+	if err := s.check(ctx, env, key, st, etag); err != nil {
 		return "", 0, err
-	default:
-		cur, err := Decode(curData)
-		if err != nil {
-			return "", 0, fmt.Errorf("stored state: %w", err)
-		}
-		if cur.Lineage != st.Lineage {
-			return "", 0, fmt.Errorf("stored state has lineage %s, this one %s: it belongs to another history of %s: %w",
-				cur.Lineage, st.Lineage, env, ErrLineage)
-		}
-		if etag == "" {
-			return "", 0, fmt.Errorf("a state already exists (serial %d): %w", cur.Serial, ErrConflict)
-		}
-		if curEtag != etag {
-			return "", 0, fmt.Errorf("stored state (serial %d) is not the one read: %w", cur.Serial, ErrConflict)
-		}
-		if st.Serial < cur.Serial {
-			return "", 0, fmt.Errorf("stored state has serial %d, this one %d (older): %w", cur.Serial, st.Serial, ErrSerial)
-		}
 	}
 
 	serial, err := s.nextSerial(ctx, env, st)
 	if errors.Is(err, ErrRollback) && etag != "" {
 		// The mark may have risen because another writer wrote the state
-		// since it was read above: that is a conflict, not a rollback.
+		// since it was read: that is a conflict, not a rollback.
 		if _, nowEtag, gerr := s.blob.Get(ctx, key); gerr == nil && nowEtag != etag {
 			return "", 0, fmt.Errorf("someone wrote it in between: %w", ErrConflict)
 		}
@@ -209,4 +277,41 @@ func (s *Store) write(ctx context.Context, env, key string, st *State, etag stri
 		return "", 0, err
 	}
 	return newEtag, next.Serial, nil
+}
+
+// check refuses st when the stored state is not the one read (etag), or
+// is of another lineage, a higher serial or a newer format. It reads the
+// stored state, unless the Store knows it already (see knows).
+func (s *Store) check(ctx context.Context, env, key string, st *State, etag string) error {
+	if s.knows(env, etag, st.Lineage, st.Serial) {
+		return nil
+	}
+	curData, curEtag, err := s.blob.Get(ctx, key)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		if etag != "" {
+			return fmt.Errorf("the state was deleted since it was read: %w", ErrConflict)
+		}
+	case err != nil:
+		return err
+	default:
+		cur, err := Decode(curData)
+		if err != nil {
+			return fmt.Errorf("stored state: %w", err)
+		}
+		if cur.Lineage != st.Lineage {
+			return fmt.Errorf("stored state has lineage %s, this one %s: it belongs to another history of %s: %w",
+				cur.Lineage, st.Lineage, env, ErrLineage)
+		}
+		if etag == "" {
+			return fmt.Errorf("a state already exists (serial %d): %w", cur.Serial, ErrConflict)
+		}
+		if curEtag != etag {
+			return fmt.Errorf("stored state (serial %d) is not the one read: %w", cur.Serial, ErrConflict)
+		}
+		if st.Serial < cur.Serial {
+			return fmt.Errorf("stored state has serial %d, this one %d (older): %w", cur.Serial, st.Serial, ErrSerial)
+		}
+	}
+	return nil
 }
