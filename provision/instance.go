@@ -106,6 +106,11 @@ func (p *planner) planInstances() {
 			case adopt:
 				c.Action, c.Reason = Read, fmt.Sprintf("found %s in the cloud and not in state: adopt it", cloud)
 			}
+			// A server imported under a name of its own keeps it (there is
+			// no rename); a replacement gets acco's.
+			if c.Action != Replace && r != nil && r.ID == have.ID {
+				after["name"] = have.Name
+			}
 			p.add(c)
 		}
 	}
@@ -176,16 +181,34 @@ func (p *planner) resolveInstance(name string, inst *spec.Instance) (map[string]
 		p.fail("instances.%s.network: the project sees no network %q in %s", name, inst.Network, p.in.Env.Region)
 		ok = false
 	}
+	// The keypair and groups by the names they have in the cloud: acco's,
+	// or those of resources imported under names of their own.
 	groups := make([]string, 0, len(inst.SecurityGroups))
 	for _, g := range inst.SecurityGroups {
-		groups = append(groups, CloudName(p.env, g))
+		groups = append(groups, p.cloudNameOf(spec.KindSecurityGroup, g))
 	}
 	slices.Sort(groups)
 	return map[string]any{
 		"name": CloudName(p.env, name), "flavor": inst.Flavor, "flavor_id": flavorID, "image": inst.Image, "image_id": imageID,
-		"network": inst.Network, "network_id": networkID, "keypair": CloudName(p.env, inst.Keypair),
+		"network": inst.Network, "network_id": networkID, "keypair": p.cloudNameOf(spec.KindKeypair, inst.Keypair),
 		"security_groups": groups, "ssh_user": inst.SSHUser, "ipv4": Unknown, "ipv6": Unknown,
 	}, ok
+}
+
+// cloudNameOf returns the name in the cloud of the keypair or security
+// group NAME: the one state records (an imported resource keeps its own
+// name, as neither Nova keypairs nor acco's group updates rename), else
+// acco's acco-<env>-NAME.
+func (p *planner) cloudNameOf(kind, name string) string {
+	if r := p.stateOf(spec.Address(kind, name)); r != nil {
+		if n := attrString(r.Attributes, "name"); n != "" {
+			return n
+		}
+		if kind == spec.KindKeypair && r.ID != "" {
+			return r.ID
+		}
+	}
+	return CloudName(p.env, name)
 }
 
 // suggest lists close names for an error message.

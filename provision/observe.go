@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 
@@ -61,10 +62,41 @@ func Observe(ctx context.Context, cl Clients, env string) (*Observed, error) {
 	if err != nil {
 		return nil, err
 	}
+	var ids []string
+	for _, c := range o.Clusters {
+		if strings.HasPrefix(c.Description, CloudName(env, "")) {
+			ids = append(ids, c.ID)
+		}
+	}
+	if err := ObserveClusters(ctx, cl, o, ids...); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// ObserveClusters reads into o the users and databases of the clusters
+// with these IDs, and the CA certificates of those that are READY, unless
+// o has them already. Observe reads those of the clusters named
+// acco-<env>-*; a cluster imported under another name (acco import) is
+// read with this, before planning. Unknown and deleting clusters are
+// skipped.
+func ObserveClusters(ctx context.Context, cl Clients, o *Observed, ids ...string) error {
+	if o.Users == nil {
+		o.Users = map[string][]ovhdb.User{}
+	}
+	if o.Databases == nil {
+		o.Databases = map[string][]ovhdb.Database{}
+	}
+	if o.CACerts == nil {
+		o.CACerts = map[string]string{}
+	}
 	var mu sync.Mutex
 	var fns []func(context.Context) error
 	for _, c := range o.Clusters {
-		if !strings.HasPrefix(c.Description, CloudName(env, "")) || c.Status == ovhdb.StatusDeleting {
+		if !slices.Contains(ids, c.ID) || c.Status == ovhdb.StatusDeleting {
+			continue
+		}
+		if _, done := o.Users[c.ID]; done {
 			continue
 		}
 		id := c.ID
@@ -103,10 +135,7 @@ func Observe(ctx context.Context, cl Clients, env string) (*Observed, error) {
 			})
 		}
 	}
-	if err := parallel(ctx, 4, fns...); err != nil {
-		return nil, err
-	}
-	return o, nil
+	return parallel(ctx, 4, fns...)
 }
 
 // parallel runs fns with at most limit at a time (0: all at once) and

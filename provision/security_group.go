@@ -120,6 +120,9 @@ func (p *planner) planSecurityGroups() {
 			before := groupAttrs(*have)
 			if r != nil && r.ID == have.ID {
 				p.groupDrift(addr, r, before)
+				// A group imported under a name of its own keeps it: an
+				// update does not rename.
+				after["name"] = have.Name
 			}
 			c := Change{Address: addr, Action: NoOp, ID: have.ID, Before: before, After: after, Adopt: adopt}
 			if diff := compare(after, before, "description", "rules"); len(diff) > 0 {
