@@ -313,6 +313,10 @@ func ImportResource(in Inputs, addr, id string) (*Import, error) {
 		}
 	}
 	name, err := findForImport(in.Observed, env, kind, id)
+	if err == nil && (kind == spec.KindKeypair || kind == spec.KindDatabase) && strings.HasPrefix(name, "acco-") && name != CloudName(env, strings.TrimPrefix(addr, kind+".")) {
+		// Keypairs and clusters carry no tag: acco's name is the mark.
+		err = fmt.Errorf("it is named %s, as acco names what it makes (acco-ENV-NAME): another environment's, most likely", name)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w %s %s into %s: %w; %s", ErrImport, what, id, addr, err, hint)
 	}

@@ -173,7 +173,7 @@ func TestImportResource(t *testing.T) {
 		other.Metadata = map[string]string{MetaEnv: "prod", MetaName: "app"}
 		o.Servers = append(o.Servers, other)
 		o.SecurityGroups = append(o.SecurityGroups, uiGroup("g1", "web"), uiGroup("g2", "acco-prod-app", "acco", "acco-env=prod"))
-		o.Keypairs = append(o.Keypairs, openstack.Keypair{Name: "laptop", PublicKey: adoptKey})
+		o.Keypairs = append(o.Keypairs, openstack.Keypair{Name: "laptop", PublicKey: adoptKey}, openstack.Keypair{Name: "acco-prod-deploy", PublicKey: adoptKey})
 		o.Clusters = append(o.Clusters, uiCluster("c1", "ui-pg", "db1-4", ovhdb.StatusReady))
 		o.Users["c1"] = []ovhdb.User{{ID: "u1", Username: "emqx", Status: "READY"}, {ID: "u2", Username: "avnadmin", Status: "READY"}}
 		o.Databases["c1"] = []ovhdb.Database{{ID: "d1", Name: "acco"}, {ID: "d0", Name: "defaultdb", Default: true}}
@@ -221,6 +221,7 @@ func TestImportResource(t *testing.T) {
 		{name: "an ID of another kind", addr: "instance.app", id: "g1", err: "g1 is a security group (security_group.NAME), not a server"},
 		{name: "another environment's server", addr: "instance.app", id: "s2", err: "carries acco's metadata of environment prod"},
 		{name: "another environment's group", addr: "security_group.app", id: "g2", err: "tagged for acco environment prod"},
+		{name: "another environment's keypair", addr: "keypair.deploy", id: "acco-prod-deploy", err: "as acco names what it makes"},
 		{name: "the default group", addr: "security_group.app", id: "sg-default", err: "default security group"},
 	}
 	for _, tt := range tests {
