@@ -138,14 +138,17 @@ func Adoptables(in Inputs, plan *Plan) []Adoptable {
 // differs.
 type cmp struct{ a *Adoptable }
 
-// name records a name that an import keeps (Nova and acco's updates do not
-// rename servers, groups or keypairs).
-func (m cmp) name(have, want string) {
-	if have == want {
+// name records a name: apply renames an imported server or group to
+// acco's; a keypair keeps its name (Nova cannot rename one).
+func (m cmp) name(have, want string, renamed bool) {
+	switch {
+	case have == want:
 		m.a.Matches = append(m.a.Matches, "name")
-		return
+	case renamed:
+		m.a.Differs = append(m.a.Differs, fmt.Sprintf("name %s (apply renames it %s once imported)", show(have), show(want)))
+	default:
+		m.a.Differs = append(m.a.Differs, fmt.Sprintf("name %s (acco's would be %s; an imported keypair keeps its name)", show(have), show(want)))
 	}
-	m.a.Differs = append(m.a.Differs, fmt.Sprintf("name %s (acco's would be %s; an import keeps the name)", show(have), show(want)))
 }
 
 func (m cmp) prop(key string, have, want any) bool {
@@ -178,7 +181,7 @@ func matchServer(o *Observed, s openstack.Server, key string, after map[string]a
 		}
 	}
 	byName := named(s.Name, key, after)
-	m.name(s.Name, attrString(after, "name"))
+	m.name(s.Name, attrString(after, "name"), true)
 	sameFlavor := m.prop("flavor", flavor, attrString(after, "flavor"))
 	sameImage := m.prop("image", image, attrString(after, "image"))
 	network := attrString(after, "network")
@@ -196,7 +199,7 @@ func matchGroup(g openstack.SecurityGroup, key string, after map[string]any) (Ad
 	a := Adoptable{ID: g.ID, Name: g.Name, Matches: []string{}, Differs: []string{}}
 	m := cmp{&a}
 	byName := named(g.Name, key, after)
-	m.name(g.Name, attrString(after, "name"))
+	m.name(g.Name, attrString(after, "name"), true)
 	m.prop("description", g.Description, attrString(after, "description"))
 	have, want := observedRules(g), attrStrings(after, "rules")
 	var common, missing, extra []string
@@ -232,7 +235,7 @@ func matchKeypair(k openstack.Keypair, key string, after map[string]any) (Adopta
 	a := Adoptable{ID: k.Name, Name: k.Name, Matches: []string{}, Differs: []string{}}
 	m := cmp{&a}
 	byName := named(k.Name, key, after)
-	m.name(k.Name, attrString(after, "name"))
+	m.name(k.Name, attrString(after, "name"), false)
 	sameKey := normalizeKey(k.PublicKey) == attrString(after, "public_key")
 	if sameKey {
 		a.Matches = append(a.Matches, "public_key")

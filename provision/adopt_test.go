@@ -69,7 +69,7 @@ func TestAdoptables(t *testing.T) {
 		{name: "a server of the YAML's flavor and image, named otherwise",
 			edit:    func(o *Observed) { o.Servers = append(o.Servers, uiServer("s1", "ui-app", "fl-d24")) },
 			want:    []string{"instance.app=s1"},
-			differs: map[string][]string{"instance.app=s1": {`name "ui-app" (acco's would be "acco-test-app"`, `keypair "laptop" (YAML: "acco-test-deploy")`, `security_groups [web] (YAML: [acco-test-app])`}}},
+			differs: map[string][]string{"instance.app=s1": {`name "ui-app" (apply renames it "acco-test-app" once imported)`, `keypair "laptop" (YAML: "acco-test-deploy")`, `security_groups [web] (YAML: [acco-test-app])`}}},
 		{name: "a server of another flavor and name is not one",
 			edit: func(o *Observed) { o.Servers = append(o.Servers, uiServer("s1", "ui-app", "fl-b38")) }},
 		{name: "a server named as the YAML's key is one, whatever its flavor",

@@ -48,8 +48,8 @@ and not yet in state, that ID exists in the project, is of ADDR's kind, is
 not managed at another address and carries no other environment's marks,
 then records it as observed. It changes nothing in the cloud: the next plan
 shows how it differs from the YAML as ordinary changes (a rule to add, a
-cluster renamed to acco-ENV-NAME) for apply to make. A server, a security
-group and a keypair keep their own names.
+server, group or cluster renamed to acco-ENV-NAME) for apply to make. A
+keypair keeps its name: Nova cannot rename one.
 
 A cluster comes with the logical databases it already has. The database
 users it already has are not recorded: OVH never shows a password again, so
