@@ -255,3 +255,63 @@ func TestImportResource(t *testing.T) {
 		})
 	}
 }
+
+// TestPlanAfterImport plans once a keypair, a group, a server and a
+// cluster made outside acco are imported: only the differences, as
+// ordinary changes; the server and group renamed to acco's names, the
+// keypair kept under its own, the user with an unknown password left alone.
+func TestPlanAfterImport(t *testing.T) {
+	env := adoptEnv(t)
+	o := adoptObserved()
+	o.Servers = append(o.Servers, uiServer("s1", "ui-app", "fl-d24"))
+	o.SecurityGroups = append(o.SecurityGroups, uiGroup("g1", "web"))
+	o.Keypairs = append(o.Keypairs, openstack.Keypair{Name: "laptop", PublicKey: adoptKey})
+	o.Clusters = append(o.Clusters, uiCluster("c1", "ui-pg", "db1-4", ovhdb.StatusReady))
+	o.Users["c1"] = []ovhdb.User{{ID: "u1", Username: "emqx", Status: "READY"}}
+	o.Databases["c1"] = []ovhdb.Database{{ID: "d1", Name: "acco"}}
+	st := state.New("test", "")
+	for _, x := range [][2]string{{"keypair.deploy", "laptop"}, {"security_group.app", "g1"}, {"instance.app", "s1"}, {"database.main", "c1"}} {
+		in := Inputs{Env: env, PublicKeys: map[string]string{"deploy": adoptKey}, State: st, Observed: o}
+		imp, err := ImportResource(in, x[0], x[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range imp.Resources {
+			st.SetResource(r)
+		}
+	}
+	plan, err := PlanChanges(Inputs{Env: env, PublicKeys: map[string]string{"deploy": adoptKey}, State: st, Observed: o}, PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Adoptable) != 0 {
+		t.Errorf("adoptable after the imports: %+v", plan.Adoptable)
+	}
+	want := map[string]Action{"keypair.deploy": NoOp, "security_group.app": Update, "instance.app": Update, "database.main": Update,
+		"database_db.main.acco": NoOp, "database_db.main.powersync_storage": Create, "database_user.main.emqx": NoOp,
+		"database_user.main.backend": Create, "database_user.main.powersync": Create}
+	for _, c := range plan.Changes {
+		if want[c.Address] != c.Action {
+			t.Errorf("%s: %s (%s), want %s", c.Address, c.Action, c.Reason, want[c.Address])
+		}
+	}
+	checks := []struct{ addr, key, want string }{
+		{"instance.app", "name", "acco-test-app"},
+		{"instance.app", "keypair", "laptop"},
+		{"security_group.app", "name", "acco-test-app"},
+		{"database.main", "description", "acco-test-main"},
+	}
+	for _, ck := range checks {
+		if c := plan.Change(ck.addr); c == nil || attrString(c.After, ck.key) != ck.want {
+			t.Errorf("%s.%s: want %q in %+v", ck.addr, ck.key, ck.want, c)
+		}
+	}
+	if c := plan.Change("security_group.app"); c == nil || !strings.Contains(c.Reason, "rename it to acco's name") {
+		t.Errorf("security_group.app: %+v", c)
+	}
+	if !slices.ContainsFunc(plan.Drift, func(d Drift) bool {
+		return d.Address == "database_user.main.emqx" && strings.Contains(d.Message, "--reset-unknown-users")
+	}) {
+		t.Errorf("drift %+v does not say the user's password is to be reset on request", plan.Drift)
+	}
+}
