@@ -131,6 +131,11 @@ type Plan struct {
 	// neither created, updated nor adopted. A destroy plan lists every
 	// record, to say what becomes of the dumps.
 	Stopped []StoppedDatabase `json:"stopped,omitempty"`
+	// Adoptable lists the resources of the project that acco does not
+	// manage and that could be what the plan creates (see Adoptables).
+	// They inform only: they change neither the changes nor HasChanges,
+	// and nothing is adopted without acco import.
+	Adoptable []Adoptable `json:"adoptable,omitempty"`
 }
 
 // StoppedDatabase is an on-demand database cluster recorded in state as

@@ -106,7 +106,9 @@ func (p *planner) planDatabases() {
 					p.drift(addr, "changed outside acco: %s", describeDiff(d, r.Attributes, before))
 				}
 			}
-			keys := []string{"version", "plan", "flavor", "ip_restrictions", "protect"}
+			// The description is the cluster's name: one given in the
+			// control panel (acco import) is renamed to acco's.
+			keys := []string{"description", "version", "plan", "flavor", "ip_restrictions", "protect"}
 			if db.DiskGB > 0 {
 				keys = append(keys, "disk_gb")
 			}
@@ -400,6 +402,7 @@ func (a *applier) updateDatabase(ctx context.Context, c *Change, timeout time.Du
 			*field, changed = &w, true
 		}
 	}
+	set(attrString(c.After, "description"), cl.Description, &u.Description)
 	set(attrString(c.After, "version"), cl.Version, &u.Version)
 	set(attrString(c.After, "plan"), cl.Plan, &u.Plan)
 	set(attrString(c.After, "flavor"), cl.Flavor, &u.Flavor)

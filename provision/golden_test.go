@@ -14,6 +14,8 @@ import (
 	"github.com/accoreboot/acco/internal/localcloud"
 	"github.com/accoreboot/acco/internal/spec"
 	"github.com/accoreboot/acco/provision"
+	"github.com/accoreboot/acco/provision/openstack"
+	"github.com/accoreboot/acco/provision/ovhdb"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/plan")
@@ -195,4 +197,77 @@ func checkContract(t *testing.T, doc []byte, p *provision.Plan) {
 	if len(top.Drift) != len(p.Drift) {
 		t.Errorf("drift %d entries, plan has %d", len(top.Drift), len(p.Drift))
 	}
+}
+
+// TestPlanRenderingAdoptable renders a plan of a project where a keypair, a
+// security group, a server and a PostgreSQL cluster were made outside acco:
+// the plan still creates everything and lists them as adoptable, with how
+// each differs and the acco import command.
+func TestPlanRenderingAdoptable(t *testing.T) {
+	h := newHarness(t, localcloud.Options{})
+	ctx := t.Context()
+	obs, err := provision.Observe(ctx, h.cl, h.env.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := func(kind, name string) string {
+		switch kind {
+		case "flavor":
+			for _, f := range obs.Flavors {
+				if f.Name == name {
+					return f.ID
+				}
+			}
+		case "image":
+			for _, i := range obs.Images {
+				if i.Name == name {
+					return i.ID
+				}
+			}
+		case "network":
+			for _, n := range obs.Networks {
+				if n.Name == name {
+					return n.ID
+				}
+			}
+		}
+		t.Fatalf("no %s %s", kind, name)
+		return ""
+	}
+	if _, err := h.cl.Compute.CreateKeypair(ctx, "laptop", testPubKey); err != nil {
+		t.Fatal(err)
+	}
+	g, err := h.cl.Network.CreateSecurityGroup(ctx, "web", "made in the panel", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.cl.Network.CreateRule(ctx, openstack.Rule{GroupID: g.ID, Direction: "ingress", EtherType: "IPv4", Protocol: "tcp", PortMin: 22, PortMax: 22, RemoteIPPrefix: "203.0.113.0/24"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.cl.Compute.CreateServer(ctx, openstack.ServerSpec{Name: "ui-app", FlavorID: id("flavor", "d2-4"), ImageID: id("image", "Debian 12"),
+		NetworkID: id("network", "Ext-Net"), KeyName: "laptop", SecurityGroups: []string{"web"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.cl.DB.CreateCluster(ctx, ovhdb.ClusterCreate{Description: "ui-pg", Plan: "essential", Version: "17",
+		NodesPattern: ovhdb.NodesPattern{Flavor: "db1-4", Number: 1, Region: "GRA"}}); err != nil {
+		t.Fatal(err)
+	}
+	p := h.plan(provision.PlanOptions{})
+	if len(p.Adoptable) != 4 {
+		t.Fatalf("adoptable %+v, want the keypair, group, server and cluster", p.Adoptable)
+	}
+	if s := p.Summary(); s.Create != 9 {
+		t.Errorf("summary %+v: listing adoptables changed the plan", s)
+	}
+	var human bytes.Buffer
+	if err := p.Render(&human); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := json.MarshalIndent(p.JSON(), "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "adoptable.txt", scrub(human.String()))
+	golden(t, "adoptable.json", scrub(string(doc))+"\n")
+	checkContract(t, doc, p)
 }

@@ -101,6 +101,10 @@ func (p *planner) planInstances() {
 				c.Action, c.Reason = Replace, instanceReason(diff)
 			case len(compare(after, before, "security_groups")) > 0:
 				c.Action, c.Reason = Update, fmt.Sprintf("security groups %s -> %s: attach and detach in place", show(before["security_groups"]), show(after["security_groups"]))
+			case r != nil && r.ID == have.ID && (have.Name != cloud || have.Metadata[MetaEnv] != p.env || have.Metadata[MetaName] != name):
+				// Imported under a name of its own (acco import): acco's
+				// name and metadata, so that it is found as acco's.
+				c.Action, c.Reason = Update, fmt.Sprintf("rename %s to %s and set acco's metadata", show(have.Name), show(cloud))
 			case have.Status != "ACTIVE" || have.IPv4(inst.Network) == "" || (r != nil && (attrString(r.Attributes, "ipv4") == "" || attrString(r.Attributes, "ipv4") == Unknown)):
 				c.Action, c.Reason = Update, "creation not finished: wait for ACTIVE and its address"
 			case adopt:
@@ -183,9 +187,19 @@ func (p *planner) resolveInstance(name string, inst *spec.Instance) (map[string]
 	slices.Sort(groups)
 	return map[string]any{
 		"name": CloudName(p.env, name), "flavor": inst.Flavor, "flavor_id": flavorID, "image": inst.Image, "image_id": imageID,
-		"network": inst.Network, "network_id": networkID, "keypair": CloudName(p.env, inst.Keypair),
+		"network": inst.Network, "network_id": networkID, "keypair": p.keypairName(inst.Keypair),
 		"security_groups": groups, "ssh_user": inst.SSHUser, "ipv4": Unknown, "ipv6": Unknown,
 	}, ok
+}
+
+// keypairName returns the name in the cloud of the keypair NAME: the one
+// state records (Nova cannot rename a keypair, so one imported under a name
+// of its own keeps it), else acco's acco-<env>-NAME.
+func (p *planner) keypairName(name string) string {
+	if r := p.stateOf(spec.Address(spec.KindKeypair, name)); r != nil && r.ID != "" {
+		return r.ID
+	}
+	return CloudName(p.env, name)
 }
 
 // suggest lists close names for an error message.
@@ -314,13 +328,29 @@ func (a *applier) waitInstance(ctx context.Context, c *Change) error {
 	}
 }
 
-// updateInstance attaches the security groups the server lacks, then
+// updateInstance gives an imported server acco's name and metadata,
+// attaches the security groups the server lacks, then
 // detaches the ones it should not have (so it is never left with none), and
 // waits for ACTIVE and its address.
 func (a *applier) updateInstance(ctx context.Context, c *Change) error {
 	s, err := a.cl.Compute.GetServer(ctx, c.ID)
 	if err != nil {
 		return err
+	}
+	// An imported server takes acco's name and metadata.
+	name := strings.TrimPrefix(c.Address, spec.KindInstance+".")
+	rename := ""
+	if want := attrString(c.After, "name"); want != "" && s.Name != want {
+		rename = want
+	}
+	var meta map[string]string
+	if s.Metadata[MetaEnv] != a.env || s.Metadata[MetaName] != name {
+		meta = map[string]string{MetaEnv: a.env, MetaName: name}
+	}
+	if rename != "" || meta != nil {
+		if err := a.cl.Compute.UpdateServer(ctx, c.ID, rename, meta); err != nil {
+			return err
+		}
 	}
 	want := attrStrings(c.After, "security_groups")
 	for _, g := range want {

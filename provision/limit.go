@@ -105,6 +105,10 @@ func (x limitedCompute) RebootServer(ctx context.Context, id string, hard bool) 
 	return call0(ctx, x.l, func() error { return x.c.RebootServer(ctx, id, hard) })
 }
 
+func (x limitedCompute) UpdateServer(ctx context.Context, id, name string, metadata map[string]string) error {
+	return call0(ctx, x.l, func() error { return x.c.UpdateServer(ctx, id, name, metadata) })
+}
+
 type limitedNetwork struct {
 	n openstack.Network
 	l limiter
@@ -146,6 +150,10 @@ func (x limitedNetwork) CreateRule(ctx context.Context, r openstack.Rule) (opens
 
 func (x limitedNetwork) DeleteRule(ctx context.Context, id string) error {
 	return call0(ctx, x.l, func() error { return x.n.DeleteRule(ctx, id) })
+}
+
+func (x limitedNetwork) RenameSecurityGroup(ctx context.Context, id, name string) error {
+	return call0(ctx, x.l, func() error { return x.n.RenameSecurityGroup(ctx, id, name) })
 }
 
 type limitedImages struct {

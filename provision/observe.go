@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 
@@ -160,6 +161,70 @@ func observeClusters(ctx context.Context, db ovhdb.API, env string, o *Observed)
 		}
 	}
 	return nil
+}
+
+// ObserveClusters reads into o the users and databases of the clusters
+// with these IDs, and the CA certificates of those that are READY, unless
+// o has them already. Observe reads those of the clusters named
+// acco-<env>-*; a cluster imported under another name (acco import) is
+// read with this, before planning. Unknown and deleting clusters are
+// skipped.
+func ObserveClusters(ctx context.Context, cl Clients, o *Observed, ids ...string) error {
+	if o.Users == nil {
+		o.Users = map[string][]ovhdb.User{}
+	}
+	if o.Databases == nil {
+		o.Databases = map[string][]ovhdb.Database{}
+	}
+	if o.CACerts == nil {
+		o.CACerts = map[string]string{}
+	}
+	var mu sync.Mutex
+	var fns []func(context.Context) error
+	for _, c := range o.Clusters {
+		if !slices.Contains(ids, c.ID) || c.Status == ovhdb.StatusDeleting {
+			continue
+		}
+		if _, done := o.Users[c.ID]; done {
+			continue
+		}
+		id := c.ID
+		fns = append(fns, func(ctx context.Context) error {
+			users, err := cl.DB.ListUsers(ctx, id)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			o.Users[id] = users
+			return nil
+		}, func(ctx context.Context) error {
+			dbs, err := cl.DB.ListDatabases(ctx, id)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			o.Databases[id] = dbs
+			return nil
+		})
+		if c.Status == ovhdb.StatusReady {
+			fns = append(fns, func(ctx context.Context) error {
+				ca, err := cl.DB.CACertificate(ctx, id)
+				if errors.Is(err, ovhdb.ErrNotFound) {
+					return nil // none offered: the plan records none
+				}
+				if err != nil {
+					return err
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				o.CACerts[id] = ca
+				return nil
+			})
+		}
+	}
+	return parallel(ctx, 0, fns...)
 }
 
 // parallel runs fns with at most limit at a time (0: all at once) and

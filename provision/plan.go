@@ -103,6 +103,8 @@ func PlanChanges(in Inputs, opts PlanOptions) (*Plan, error) {
 	}
 	p.settle()
 	p.plan.Drift = append(p.plan.Drift, p.laterDrift...)
+	// Listed from the whole plan, whatever the targets: they only inform.
+	p.plan.Adoptable = Adoptables(in, p.plan)
 	p.applyReplace()
 	p.applyTargets()
 	if opts.RefreshOnly {

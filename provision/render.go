@@ -35,7 +35,10 @@ type JSONPlan struct {
 	// Stopped lists the on-demand databases archived by acco db stop
 	// (see Plan.Stopped).
 	Stopped []StoppedDatabase `json:"stopped,omitempty"`
-	Summary Summary           `json:"summary"`
+	// Adoptable lists what acco import could bring under management (see
+	// Plan.Adoptable); always present, empty when there is none.
+	Adoptable []Adoptable `json:"adoptable"`
+	Summary   Summary     `json:"summary"`
 }
 
 // hiddenAttrs are attributes kept for apply but not shown: a database's
@@ -70,6 +73,10 @@ func (p *Plan) JSON() JSONPlan {
 		Destroy: p.Destroy, RefreshOnly: p.RefreshOnly, Changes: []JSONChange{}, Drift: p.Drift, Interrupted: p.Interrupted, Stopped: p.Stopped, Summary: p.Summary()}
 	if doc.Drift == nil {
 		doc.Drift = []Drift{}
+	}
+	doc.Adoptable = p.Adoptable
+	if doc.Adoptable == nil {
+		doc.Adoptable = []Adoptable{}
 	}
 	for _, c := range p.Changes {
 		doc.Changes = append(doc.Changes, JSONChange{Address: c.Address, Kind: c.Kind, Action: c.Action, Reason: c.Reason, Before: present(c.Before), After: present(c.After)})
@@ -108,6 +115,7 @@ func (p *Plan) Render(w io.Writer) error {
 		} else {
 			fmt.Fprintf(&b, "No changes: the cloud matches environment %s.\n", p.Env)
 		}
+		writeAdoptable(&b, p)
 		_, err := io.WriteString(w, b.String())
 		return err
 	}
@@ -177,8 +185,29 @@ func (p *Plan) Render(w io.Writer) error {
 		}
 		b.WriteString(".\n")
 	}
+	writeAdoptable(&b, p)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeAdoptable lists the resources that acco import could bring under
+// management, each with how it differs from the YAML and the command.
+func writeAdoptable(b *strings.Builder, p *Plan) {
+	if len(p.Adoptable) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "\nAdoptable: made outside acco, these could be what the plan creates. Nothing is adopted\nunless you run the command shown; after it, plan shows the differences as changes.\n")
+	for _, a := range p.Adoptable {
+		fmt.Fprintf(b, "\n  %s %s (id %s) could be %s", a.What, a.Name, a.ID, a.Address)
+		if len(a.Matches) > 0 {
+			fmt.Fprintf(b, ": same %s", strings.Join(a.Matches, ", "))
+		}
+		b.WriteString("\n")
+		if len(a.Differs) > 0 {
+			fmt.Fprintf(b, "    differs in: %s\n", strings.Join(a.Differs, "; "))
+		}
+		fmt.Fprintf(b, "    %s\n", a.Command)
+	}
 }
 
 func verb(a Action) string {

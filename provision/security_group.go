@@ -122,7 +122,9 @@ func (p *planner) planSecurityGroups() {
 				p.groupDrift(addr, r, before)
 			}
 			c := Change{Address: addr, Action: NoOp, ID: have.ID, Before: before, After: after, Adopt: adopt}
-			if diff := compare(after, before, "description", "rules"); len(diff) > 0 {
+			// The name differs for a group imported under a name of its own
+			// (acco import): it is renamed to acco's.
+			if diff := compare(after, before, "name", "description", "rules"); len(diff) > 0 {
 				c.Action, c.Reason = Update, ruleChangeReason(attrStrings(before, "rules"), keys, diff)
 			} else if adopt {
 				c.Action, c.Reason = Read, fmt.Sprintf("found %s in the cloud and not in state: adopt it", cloud)
@@ -226,6 +228,9 @@ func ruleChangeReason(have, want []string, diff []string) string {
 	if slices.Contains(diff, "description") {
 		parts = append(parts, "change the description")
 	}
+	if slices.Contains(diff, "name") {
+		parts = append(parts, "rename it to acco's name")
+	}
 	return strings.Join(parts, ", ")
 }
 
@@ -270,6 +275,12 @@ func (a *applier) updateGroup(ctx context.Context, c *Change) error {
 	g, err := a.cl.Network.GetSecurityGroup(ctx, c.ID)
 	if err != nil {
 		return err
+	}
+	if n := attrString(c.After, "name"); n != "" && n != g.Name {
+		if err := a.cl.Network.RenameSecurityGroup(ctx, g.ID, n); err != nil {
+			return err
+		}
+		g.Name = n
 	}
 	if d := attrString(c.After, "description"); d != g.Description {
 		if err := a.cl.Network.UpdateSecurityGroup(ctx, g.ID, d); err != nil {

@@ -90,6 +90,7 @@ Exit codes: 0 success, 1 error, 2 changes or drift present (with
 		a.localCommand(),
 		a.planCommand(),
 		a.applyCommand(),
+		a.importCommand(),
 		a.destroyCommand(),
 		a.outputCommand(),
 		a.configureCommand(),

@@ -268,7 +268,26 @@ func (r *planRun) makePlan(opts provision.PlanOptions) (*provision.Plan, error) 
 	if obsErr != nil {
 		return nil, fmt.Errorf("reading what is live in %s: %w", r.env.Name, obsErr)
 	}
+	// A cluster imported under a name of its own (acco import) is not
+	// among those Observe reads the users and databases of.
+	if err := provision.ObserveClusters(r.ctx, r.clients, obs, stateIDs(st, spec.KindDatabase)...); err != nil {
+		return nil, fmt.Errorf("reading what is live in %s: %w", r.env.Name, err)
+	}
 	return provision.PlanChanges(provision.Inputs{Env: r.env, PublicKeys: keys, State: st, Observed: obs}, opts)
+}
+
+// stateIDs returns the IDs of st's resources of a kind (none for no state).
+func stateIDs(st *state.State, kind string) []string {
+	if st == nil {
+		return nil
+	}
+	var ids []string
+	for _, r := range st.Resources {
+		if r.Kind == kind && r.ID != "" {
+			ids = append(ids, r.ID)
+		}
+	}
+	return ids
 }
 
 // rollbackFlags are the flags of plan, apply and destroy that accept what

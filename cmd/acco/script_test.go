@@ -35,6 +35,7 @@ func TestMain(m *testing.M) {
 		"stateput":   func() { os.Exit(stateput()) },
 		"ondemand":   func() { os.Exit(ondemand()) },
 		"dbsql":      func() { os.Exit(dbsql()) },
+		"ovhapi":     func() { os.Exit(ovhapi()) },
 	})
 }
 

@@ -259,6 +259,20 @@ func (c *computeClient) DeleteServer(ctx context.Context, id string) error {
 	return classify(servers.Delete(ctx, c.c, id).ExtractErr(), "deleting server %s", id)
 }
 
+func (c *computeClient) UpdateServer(ctx context.Context, id, name string, metadata map[string]string) error {
+	if name != "" {
+		if _, err := servers.Update(ctx, c.c, id, servers.UpdateOpts{Name: name}).Extract(); err != nil {
+			return classify(err, "renaming server %s", id)
+		}
+	}
+	if len(metadata) > 0 {
+		if _, err := servers.UpdateMetadata(ctx, c.c, id, servers.MetadataOpts(metadata)).Extract(); err != nil {
+			return classify(err, "setting the metadata of server %s", id)
+		}
+	}
+	return nil
+}
+
 func (c *computeClient) AddSecurityGroup(ctx context.Context, serverID, group string) error {
 	return classify(secgroups.AddServer(ctx, c.c, serverID, group).ExtractErr(), "attaching security group %s to server %s", group, serverID)
 }
@@ -383,6 +397,11 @@ func (n *networkClient) CreateSecurityGroup(ctx context.Context, name, descripti
 func (n *networkClient) UpdateSecurityGroup(ctx context.Context, id, description string) error {
 	_, err := groups.Update(ctx, n.c, id, groups.UpdateOpts{Description: &description}).Extract()
 	return classify(err, "updating security group %s", id)
+}
+
+func (n *networkClient) RenameSecurityGroup(ctx context.Context, id, name string) error {
+	_, err := groups.Update(ctx, n.c, id, groups.UpdateOpts{Name: name}).Extract()
+	return classify(err, "renaming security group %s", id)
 }
 
 func (n *networkClient) SetSecurityGroupTags(ctx context.Context, id string, tags []string) error {

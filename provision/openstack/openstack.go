@@ -144,6 +144,9 @@ type Compute interface {
 	CreateServer(ctx context.Context, spec ServerSpec) (Server, error)
 	// DeleteServer deletes a server; a missing one wraps ErrNotFound.
 	DeleteServer(ctx context.Context, id string) error
+	// UpdateServer renames a server (unless name is empty) and sets the
+	// metadata items given (others are kept).
+	UpdateServer(ctx context.Context, id, name string, metadata map[string]string) error
 	// AddSecurityGroup attaches a security group (by name) to a server's
 	// ports.
 	AddSecurityGroup(ctx context.Context, serverID, group string) error
@@ -171,6 +174,8 @@ type Network interface {
 	CreateSecurityGroup(ctx context.Context, name, description string, tags []string) (SecurityGroup, error)
 	// UpdateSecurityGroup sets a group's description.
 	UpdateSecurityGroup(ctx context.Context, id, description string) error
+	// RenameSecurityGroup sets a group's name.
+	RenameSecurityGroup(ctx context.Context, id, name string) error
 	// SetSecurityGroupTags replaces a group's tags.
 	SetSecurityGroupTags(ctx context.Context, id string, tags []string) error
 	// DeleteSecurityGroup deletes a group; a missing one wraps ErrNotFound.
