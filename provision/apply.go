@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,6 +40,13 @@ type Event struct {
 	Error  string `json:"error,omitempty"`
 }
 
+// ReadState is a state as read, with its ETag; State nil means there was
+// none.
+type ReadState struct {
+	State *state.State
+	ETag  string
+}
+
 // ApplyOptions tune an apply.
 type ApplyOptions struct {
 	// Parallelism bounds the operations run at once (default 10).
@@ -70,6 +78,11 @@ type ApplyOptions struct {
 	RetryDelay time.Duration
 	// AccoVersion is written into state.
 	AccoVersion string
+	// From, when set, is the state the plan was made from, as the caller
+	// read it under the lock it still holds: Apply then does not read the
+	// state again (it still refuses one that is not the plan's). Apply
+	// takes it over: the caller must not use it afterwards.
+	From *ReadState
 	// Dumps is the state bucket, where a destroy plan made with
 	// PlanOptions.DeleteDumps deletes the dumps of stopped databases;
 	// needed only by such a plan.
@@ -139,6 +152,12 @@ type applier struct {
 	resMu   sync.Mutex
 	results map[string]*Result
 	seeds   *pollSeeds
+
+	// created holds, for each create-phase step of the apply, a channel
+	// closed when it succeeded; aborted is closed when a step failed and
+	// no more steps start (see awaitCreated).
+	created map[string]chan struct{}
+	aborted chan struct{}
 }
 
 // Apply carries out plan: deletions in reverse dependency order, then
@@ -148,7 +167,17 @@ type applier struct {
 // state before each mutating call and the result right after. A failure
 // stops the stages after the current one; the report says what finished.
 func Apply(ctx context.Context, cl Clients, store *state.Store, plan *Plan, opts ApplyOptions) (*Report, error) {
-	st, etag, err := store.Read(ctx, plan.Env)
+	var st *state.State
+	var etag string
+	var err error
+	switch {
+	case opts.From == nil:
+		st, etag, err = store.Read(ctx, plan.Env)
+	case opts.From.State == nil:
+		err = state.ErrNotFound
+	default:
+		st, etag = opts.From.State, opts.From.ETag
+	}
 	switch {
 	case errors.Is(err, state.ErrNotFound):
 		if plan.Lineage != "" {
@@ -337,7 +366,9 @@ func (a *applier) link(steps []step) {
 			case s.phase == phaseCreate && t.phase == phaseDelete:
 				wait = related(s.change, t.change)
 			case s.phase == phaseCreate && t.phase == phaseCreate:
-				wait = dependsOn(s.change, t.change)
+				// A new cluster waits for its allow-list's instances
+				// itself, after ordering (see createDatabase).
+				wait = dependsOn(s.change, t.change) && !(createsCluster(s.change) && t.change.Kind == spec.KindInstance)
 			case s.phase == phaseDelete && t.phase == phaseDelete:
 				// t is of a later kind (deletions are listed last kind
 				// first): it goes first when it depends on s.
@@ -445,6 +476,44 @@ func knownFrom(after, before map[string]any) map[string]any {
 	return out
 }
 
+// createsCluster reports whether c orders a new database cluster.
+func createsCluster(c *Change) bool {
+	return c.Kind == spec.KindDatabase && c.Action == Create
+}
+
+// instanceDeps returns the instances c depends on.
+func instanceDeps(c *Change) []string {
+	var out []string
+	for _, d := range c.DependsOn {
+		if strings.HasPrefix(d, spec.KindInstance+".") {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// awaitCreated waits until the create-phase steps of addrs that this apply
+// runs have succeeded. It fails when one of them cannot succeed any more:
+// the apply stopped starting steps after a failure, or was stopped.
+func (a *applier) awaitCreated(ctx context.Context, addrs []string) error {
+	for _, addr := range addrs {
+		ch, ok := a.created[addr]
+		if !ok {
+			continue // not in this apply: as state says
+		}
+		select {
+		case <-ch:
+		case <-a.aborted:
+			return fmt.Errorf("%s did not finish: the apply stopped after a failure; run apply again to continue", addr)
+		case <-a.opts.Stop:
+			return errStopped
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
 // outcome is the end of one step.
 type outcome struct {
 	index int
@@ -462,6 +531,12 @@ func (a *applier) runGraph(ctx context.Context, steps []step) bool {
 		waiting[i] = len(s.after)
 		for _, j := range s.after {
 			next[j] = append(next[j], i)
+		}
+	}
+	a.created, a.aborted = map[string]chan struct{}{}, make(chan struct{})
+	for _, s := range steps {
+		if s.phase == phaseCreate {
+			a.created[s.change.Address] = make(chan struct{})
 		}
 	}
 	started := make([]bool, len(steps))
@@ -485,8 +560,14 @@ func (a *applier) runGraph(ctx context.Context, steps []step) bool {
 		o := <-done
 		running--
 		if o.err != nil {
+			if !failed {
+				close(a.aborted)
+			}
 			failed = true
 			continue
+		}
+		if steps[o.index].phase == phaseCreate {
+			close(a.created[steps[o.index].change.Address])
 		}
 		for _, i := range next[o.index] {
 			if waiting[i]--; waiting[i] == 0 {

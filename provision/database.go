@@ -307,14 +307,18 @@ func (p *planner) findCluster(r *state.Resource, cloud string, byID map[string]o
 }
 
 // resolveIPs computes a database's allow-list from the instances' addresses
-// in state, at apply time.
-func (a *applier) resolveIPs(after map[string]any) ([]ovhdb.IPRestriction, error) {
+// in state, at apply time. With partial, the instances without an address
+// yet are left out instead of failing.
+func (a *applier) resolveIPs(after map[string]any, partial bool) ([]ovhdb.IPRestriction, error) {
 	var out []ovhdb.IPRestriction
 	for _, src := range attrStrings(after, "allow_from") {
 		if inst, ok := strings.CutPrefix(src, spec.KindInstance+"."); ok {
 			r, found := a.rec.resource(spec.Address(spec.KindInstance, inst))
 			ip := attrString(r.Attributes, "ipv4")
 			if !found || ip == "" || ip == Unknown {
+				if partial {
+					continue
+				}
 				return nil, fmt.Errorf("the allow-list names instance.%s, which has no address yet", inst)
 			}
 			out = append(out, ovhdb.IPRestriction{IP: ip + "/32", Description: src})
@@ -328,9 +332,15 @@ func (a *applier) resolveIPs(after map[string]any) ([]ovhdb.IPRestriction, error
 
 // createDatabase adopts the cluster named acco-<env>-NAME or orders it,
 // records its ID at once, then waits for READY and converges the rest.
+//
+// It does not wait for the instances of its allow-list to be built: the
+// cluster is ordered with the addresses known (none, or only the CIDRs, so
+// it admits nobody it should not), and once the instances are done and the
+// cluster READY, one update sets the full allow-list. A cluster takes
+// longer to create than a server to boot, so the two overlap.
 func (a *applier) createDatabase(ctx context.Context, c *Change) error {
 	desc := attrString(c.After, "description")
-	ips, err := a.resolveIPs(c.After)
+	ips, err := a.resolveIPs(c.After, true)
 	if err != nil {
 		return err
 	}
@@ -367,6 +377,9 @@ func (a *applier) createDatabase(ctx context.Context, c *Change) error {
 	if err := a.rec.record(ctx, state.Resource{Address: c.Address, Kind: c.Kind, ID: id, Attributes: attrs, DependsOn: c.DependsOn}); err != nil {
 		return err
 	}
+	if err := a.awaitCreated(ctx, instanceDeps(c)); err != nil {
+		return err
+	}
 	c2 := *c
 	c2.ID = id
 	return a.updateDatabase(ctx, &c2, durationAttr(c.After, "timeout_create", spec.DefaultCreateTimeout))
@@ -390,7 +403,7 @@ func (a *applier) updateDatabase(ctx context.Context, c *Change, timeout time.Du
 	if err != nil {
 		return err
 	}
-	ips, err := a.resolveIPs(c.After)
+	ips, err := a.resolveIPs(c.After, false)
 	if err != nil {
 		return err
 	}

@@ -59,7 +59,8 @@ func TestStepsWaitForTheirDependencies(t *testing.T) {
 		{"instance.app2/1", []string{"keypair.deploy/1", "security_group.app/1"}},
 		{"instance.old/0", nil},
 		{"instance.old/1", []string{"instance.old/0", "keypair.deploy/1"}},
-		{"database.main/1", []string{"instance.app/1"}},
+		// a new cluster is ordered at once; it waits for its instances itself
+		{"database.main/1", nil},
 		{"database_db.main.app/1", []string{"database.main/1"}},
 		// one cluster's children one after the other, databases first
 		{"database_user.main.api/1", []string{"database.main/1", "database_db.main.app/1"}},

@@ -206,11 +206,7 @@ func (s *Store) cachedMarkOf(ctx context.Context, env string) (cachedMark, error
 
 // checkMark refuses st (nil: no state) when it goes back on env's mark,
 // unless rollbacks are allowed.
-func (s *Store) checkMark(ctx context.Context, env string, st *State) error {
-	c, err := s.readMark(ctx, env)
-	if err != nil {
-		return err
-	}
+func (s *Store) checkMark(ctx context.Context, env string, st *State, c cachedMark) error {
 	m := c.mark
 	ok := st != nil && (m == nil || (st.Lineage == m.Lineage && st.Serial >= m.Serial))
 	if ok && (c.etag == "" || st.Serial > m.Serial) {

@@ -75,9 +75,23 @@ func (s *Store) Read(ctx context.Context, env string) (*State, string, error) {
 		return nil, "", fmt.Errorf("read state: %w", err)
 	}
 	key := StateKey(env)
+	// The mark is read at the same time as the state: one round trip.
+	type markRead struct {
+		c   cachedMark
+		err error
+	}
+	marked := make(chan markRead, 1)
+	go func() {
+		c, err := s.readMark(ctx, env)
+		marked <- markRead{c, err}
+	}()
 	data, etag, err := s.blob.Get(ctx, key)
+	m := <-marked
+	if m.err != nil && (err == nil || errors.Is(err, ErrNotFound)) {
+		return nil, "", fmt.Errorf("read state %s: %w", key, m.err)
+	}
 	if errors.Is(err, ErrNotFound) {
-		if merr := s.checkMark(ctx, env, nil); merr != nil {
+		if merr := s.checkMark(ctx, env, nil, m.c); merr != nil {
 			return nil, "", fmt.Errorf("read state %s: %w", key, merr)
 		}
 	}
@@ -93,11 +107,20 @@ func (s *Store) Read(ctx context.Context, env string) (*State, string, error) {
 	case st.Env != env:
 		return nil, "", fmt.Errorf("read state %s: %w", key, s.corruptError(ctx, env, fmt.Errorf("it is the state of environment %q", st.Env)))
 	}
-	if err := s.checkMark(ctx, env, st); err != nil {
+	if err := s.checkMark(ctx, env, st, m.c); err != nil {
 		return nil, "", fmt.Errorf("read state %s: %w", key, err)
 	}
 	s.remember(env, knownState{etag: trimETag(etag), lineage: st.Lineage, serial: st.Serial})
 	return st, etag, nil
+}
+
+// LastETag returns the ETag of env's state as this Store last read or
+// wrote it ("" when it has not, or a write with it failed): a caller
+// holding a state it read can tell whether this Store wrote it since.
+func (s *Store) LastETag(env string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.known[env].etag
 }
 
 // remember records what env's state is now, as read or written.

@@ -154,8 +154,15 @@ func (a *app) applyPlan(r *planRun, p *provision.Plan, op string, parallelism in
 	view := newApplyView(a, op)
 	// The first interrupt cancels r.ctx: stop starting operations but let
 	// the ones in flight finish and record (the second interrupt exits).
+	// The state the plan was made from is reused when this run has not
+	// written it since (the lock is held throughout).
+	var from *provision.ReadState
+	if rd := r.read; rd != nil && (rd.State == nil && r.store.LastETag(envName) == "" || rd.State != nil && rd.ETag != "" && r.store.LastETag(envName) == strings.Trim(rd.ETag, `"`)) {
+		from = rd
+	}
+	r.read = nil
 	rep, applyErr := provision.Apply(context.WithoutCancel(r.ctx), r.clients, r.store, p, provision.ApplyOptions{
-		Parallelism: parallelism, Sealer: sealer, OnEvent: view.event, Stop: r.ctx.Done(), AccoVersion: version, Dumps: r.blob,
+		Parallelism: parallelism, Sealer: sealer, OnEvent: view.event, Stop: r.ctx.Done(), AccoVersion: version, Dumps: r.blob, From: from,
 	})
 	if rep == nil {
 		if errors.Is(applyErr, provision.ErrStalePlan) {

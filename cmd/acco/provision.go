@@ -183,6 +183,9 @@ type planRun struct {
 	clients provision.Clients
 	ctx     context.Context
 	release func()
+	// read is the state makePlan read (a copy), for applyPlan: under the
+	// lock still held, apply need not read it again.
+	read *provision.ReadState
 }
 
 // startRun loads env, opens its state, runs the checks of the command's
@@ -247,10 +250,18 @@ func (r *planRun) makePlan(opts provision.PlanOptions) (*provision.Plan, error) 
 		defer close(observed)
 		obs, obsErr = provision.Observe(octx, r.clients, r.env.Name)
 	}()
-	st, _, err := r.store.Read(r.ctx, r.env.Name)
+	st, etag, err := r.store.Read(r.ctx, r.env.Name)
+	r.read = nil
 	switch {
 	case errors.Is(err, state.ErrNotFound):
 		st = nil
+		r.read = &provision.ReadState{}
+	case err == nil:
+		if data, err := st.Encode(); err == nil {
+			if cp, err := state.Decode(data); err == nil {
+				r.read = &provision.ReadState{State: cp, ETag: etag}
+			}
+		}
 	case err != nil:
 		cancelObserve()
 		<-observed
