@@ -92,14 +92,29 @@ func IfMatch(etag string) Cond {
 	return Cond(ifMatchPrefix + trimETag(etag))
 }
 
-// Match returns the ETag of an IfMatch condition.
-func (c Cond) Match() (etag string, ok bool) {
-	etag, ok = strings.CutPrefix(string(c), ifMatchPrefix)
-	if !ok {
-		return "", false
-	}
-	return etag, true
+const ifMatchHeldPrefix = "if-match-held:"
+
+// IfMatchHeld is IfMatch for a caller that holds a live lease on the
+// object: nobody else may have written it since etag, so a store that does
+// not enforce If-Match on a delete (see S3Blob) need not read the object
+// first. The condition is still sent.
+func IfMatchHeld(etag string) Cond {
+	return Cond(ifMatchHeldPrefix + trimETag(etag))
 }
+
+// Match returns the ETag of an IfMatch or IfMatchHeld condition.
+func (c Cond) Match() (etag string, ok bool) {
+	if etag, ok = strings.CutPrefix(string(c), ifMatchPrefix); ok {
+		return etag, true
+	}
+	if etag, ok = strings.CutPrefix(string(c), ifMatchHeldPrefix); ok {
+		return etag, true
+	}
+	return "", false
+}
+
+// held reports whether c is an IfMatchHeld condition.
+func (c Cond) held() bool { return strings.HasPrefix(string(c), ifMatchHeldPrefix) }
 
 // String describes the condition for messages, as the HTTP header that
 // expresses it.

@@ -356,6 +356,16 @@ func (l *Lease) HolderGone() bool { return l.holderGone }
 // under the lock; Err says why.
 func (l *Lease) Lost() <-chan struct{} { return l.lost }
 
+// isLost reports whether the lease is known to be lost.
+func (l *Lease) isLost() bool {
+	select {
+	case <-l.lost:
+		return true
+	default:
+		return false
+	}
+}
+
 // Err returns nil while the lease is held, and once Lost is closed an
 // error wrapping ErrLockLost that says why.
 func (l *Lease) Err() error {
@@ -552,7 +562,14 @@ func (l *Lease) Release(ctx context.Context) error {
 		return nil
 	}
 	for range 2 {
-		err := l.locker.blob.Delete(ctx, l.key, IfMatch(l.etag))
+		// While more than half of the lease is left nobody else may
+		// have taken the lock (a run elsewhere waits for it to expire):
+		// the delete needs no read first.
+		cond := IfMatch(l.etag)
+		if !l.info.Expires.IsZero() && l.info.Expires.Sub(l.locker.clock()) > l.ttl/2 && !l.isLost() {
+			cond = IfMatchHeld(l.etag)
+		}
+		err := l.locker.blob.Delete(ctx, l.key, cond)
 		if err == nil {
 			l.released = true
 			return nil

@@ -158,7 +158,8 @@ func s3HTTPClient(headerTimeout time.Duration) *awshttp.BuildableClient {
 // DeleteObject (OVH documents it, as does AWS) the delete is atomic; on one
 // that ignores it (gofakes3) only the read-compare protects it, which
 // leaves a short window in which a write between the read and the delete
-// is lost.
+// is lost. Delete with IfMatchHeld (a lock released by its live lease)
+// sends the If-Match without the read.
 type S3Blob struct {
 	client *s3.Client
 	bucket string
@@ -392,7 +393,9 @@ func (b *S3Blob) delete(ctx context.Context, key string, cond Cond) error {
 		return errors.New("delete takes no If-None-Match condition")
 	}
 	in := &s3.DeleteObjectInput{Bucket: &b.bucket, Key: &key}
-	if match, ok := cond.Match(); ok {
+	if match, ok := cond.Match(); ok && cond.held() {
+		in.IfMatch = aws.String(match)
+	} else if ok {
 		_, cur, err := b.Get(ctx, key)
 		switch {
 		case errors.Is(err, ErrNotFound):

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -713,6 +714,72 @@ func TestS3CredentialErrors(t *testing.T) {
 				if strings.Contains(msg, secret) {
 					t.Errorf("%s: the secret is in the error: %s", name, msg)
 				}
+			}
+		})
+	}
+}
+
+// TestS3ReleaseALiveLeaseWithoutARead checks that releasing a lock whose
+// lease is live is one DELETE with If-Match (nobody else may hold it), and
+// that a lease past half its time is checked with a read first.
+func TestS3ReleaseALiveLeaseWithoutARead(t *testing.T) {
+	ctx := t.Context()
+	f := newFakeS3(t)
+	var (
+		mu   sync.Mutex
+		seen []string
+	)
+	rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if strings.Contains(r.URL.Path, "lock.json") {
+			mu.Lock()
+			seen = append(seen, r.Method+" "+r.Header.Get("If-Match"))
+			mu.Unlock()
+		}
+		return http.DefaultTransport.RoundTrip(r)
+	})
+	b := f.blob(t, "acco-state", rt)
+	if _, err := b.EnsureBucket(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		elapsed time.Duration // of a one-hour lease, when released
+		want    []string
+	}{
+		{"live", 0, []string{"DELETE"}},
+		{"past half its time", 40 * time.Minute, []string{"GET", "DELETE"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			now := time.Now()
+			clock := func() time.Time { return now }
+			l := state.NewLocker(b, state.WithClock(clock))
+			lease, err := l.Lock(ctx, "test", state.LockInfo{Operation: "apply"}, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			now = now.Add(tc.elapsed)
+			mu.Lock()
+			seen = nil
+			mu.Unlock()
+			if err := lease.Release(ctx); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			got := slices.Clone(seen)
+			mu.Unlock()
+			var methods []string
+			for _, s := range got {
+				method, etag, _ := strings.Cut(s, " ")
+				if method == "DELETE" && etag == "" {
+					t.Errorf("DELETE without If-Match")
+				}
+				methods = append(methods, method)
+			}
+			if !slices.Equal(methods, tc.want) {
+				t.Errorf("release sent %v, want %v", methods, tc.want)
+			}
+			if _, _, err := b.Get(ctx, "test/lock.json"); !errors.Is(err, state.ErrNotFound) {
+				t.Errorf("lock after release: %v, want it gone", err)
 			}
 		})
 	}
