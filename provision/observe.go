@@ -44,7 +44,45 @@ type Observed struct {
 // OVH list is one call for the IDs and then reads in parallel: a plan costs
 // about four round trips whatever the number of resources.
 func Observe(ctx context.Context, cl Clients, env string) (*Observed, error) {
-	o := &Observed{Users: map[string][]ovhdb.User{}, Databases: map[string][]ovhdb.Database{}, CACerts: map[string]string{}}
+	return ObserveWith(ctx, cl, env, nil)
+}
+
+// DBObservation is a read of the project's database offers and clusters
+// under way, started by StartObserveDB before the OpenStack clients are
+// connected, for ObserveWith.
+type DBObservation struct {
+	done chan struct{}
+	o    *Observed // Offers, Clusters, Users, Databases and CACerts
+	err  error
+}
+
+// StartObserveDB starts reading the database part of what Observe reads:
+// the offers, the clusters, and the users, databases and CA certificates
+// of acco's clusters. It needs no OpenStack connection: a run can start it
+// as soon as it holds the lock, while it connects to OpenStack.
+func StartObserveDB(ctx context.Context, db ovhdb.API, env string) *DBObservation {
+	d := &DBObservation{done: make(chan struct{}), o: newObserved()}
+	go func() {
+		defer close(d.done)
+		d.err = parallel(ctx, 0,
+			func(ctx context.Context) (err error) { d.o.Offers, err = db.Availability(ctx); return },
+			func(ctx context.Context) error { return observeClusters(ctx, db, env, d.o) },
+		)
+	}()
+	return d
+}
+
+func newObserved() *Observed {
+	return &Observed{Users: map[string][]ovhdb.User{}, Databases: map[string][]ovhdb.Database{}, CACerts: map[string]string{}}
+}
+
+// ObserveWith is Observe with its database part read by db (started with
+// StartObserveDB); nil starts it now.
+func ObserveWith(ctx context.Context, cl Clients, env string, db *DBObservation) (*Observed, error) {
+	if db == nil {
+		db = StartObserveDB(ctx, cl.DB, env)
+	}
+	o := newObserved()
 	err := parallel(ctx, 0,
 		func(ctx context.Context) (err error) { o.Flavors, err = cl.Compute.ListFlavors(ctx); return },
 		func(ctx context.Context) (err error) { o.Images, err = cl.Image.ListImages(ctx); return },
@@ -55,12 +93,17 @@ func Observe(ctx context.Context, cl Clients, env string) (*Observed, error) {
 			return
 		},
 		func(ctx context.Context) (err error) { o.Servers, err = cl.Compute.ListServers(ctx); return },
-		func(ctx context.Context) (err error) { o.Offers, err = cl.DB.Availability(ctx); return },
-		func(ctx context.Context) error { return observeClusters(ctx, cl.DB, env, o) },
 	)
-	if err != nil {
+	select {
+	case <-db.done:
+	case <-ctx.Done():
+		return nil, errors.Join(err, ctx.Err())
+	}
+	if err := errors.Join(err, db.err); err != nil {
 		return nil, err
 	}
+	o.Offers, o.Clusters = db.o.Offers, db.o.Clusters
+	o.Users, o.Databases, o.CACerts = db.o.Users, db.o.Databases, db.o.CACerts
 	return o, nil
 }
 

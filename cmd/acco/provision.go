@@ -29,17 +29,33 @@ const leaseTTL = time.Minute
 // account's keys. Both retry transient failures. The OVH API's clock, which
 // its first call needs, is read while Keystone authenticates.
 func (a *app) cloudClients(ctx context.Context, env *spec.Environment) (provision.Clients, error) {
+	db, dbErr := a.dbClient(ctx, env)
+	return a.connectClients(ctx, env, db, dbErr)
+}
+
+// dbClient returns the OVH API client of env and starts its clock read; it
+// makes no other request.
+func (a *app) dbClient(ctx context.Context, env *spec.Environment) (*ovhdb.Client, error) {
+	deadlines, err := a.httpDeadlines()
+	if err != nil {
+		return nil, err
+	}
+	db, err := ovhdb.New(ovhdb.Config{Project: env.Project, Lookup: a.lookupEnv, HTTPClient: httpretry.ClientWith(deadlines)})
+	if err == nil {
+		db.StartClockRead(ctx)
+	}
+	return db, err
+}
+
+// connectClients connects to env's OpenStack and returns its clients with
+// db, the OVH client dbClient made (or its error, reported after
+// OpenStack's, as the clients are listed).
+func (a *app) connectClients(ctx context.Context, env *spec.Environment, db *ovhdb.Client, dbErr error) (provision.Clients, error) {
 	deadlines, err := a.httpDeadlines()
 	if err != nil {
 		return provision.Clients{}, err
 	}
 	hc := httpretry.ClientWith(deadlines)
-	// An OVH configuration error is reported after OpenStack's, as the
-	// clients are listed.
-	db, dbErr := ovhdb.New(ovhdb.Config{Project: env.Project, Lookup: a.lookupEnv, HTTPClient: hc})
-	if dbErr == nil {
-		db.StartClockRead(ctx)
-	}
 	osc, err := openstack.Connect(ctx, openstack.Config{Cloud: env.Cloud, Region: env.Region, Project: env.Project, Lookup: a.lookupEnv, HTTPClient: hc})
 	if err != nil {
 		if timedOut(ctx, err) {
@@ -186,6 +202,9 @@ type planRun struct {
 	// read is the state makePlan read (a copy), for applyPlan: under the
 	// lock still held, apply need not read it again.
 	read *provision.ReadState
+	// early is the read of the database clusters started with the lock,
+	// for the first makePlan.
+	early *provision.DBObservation
 }
 
 // startRun loads env, opens its state, runs the checks of the command's
@@ -204,18 +223,28 @@ func (a *app) startRun(ctx context.Context, name, op string, lockTimeout time.Du
 	}
 	cctx, cancelConnect := context.WithCancel(ctx)
 	defer cancelConnect()
+	db, dbErr := a.dbClient(ctx, env)
 	var clients provision.Clients
 	var connectErr error
 	connected := make(chan struct{})
 	go func() {
 		defer close(connected)
-		clients, connectErr = a.cloudClients(cctx, env)
+		clients, connectErr = a.connectClients(cctx, env, db, dbErr)
 	}()
 	lctx, release, err := a.lockEnv(ctx, blob, name, op, lockTimeout)
 	if err != nil {
 		cancelConnect()
 		<-connected
 		return nil, err
+	}
+	// A command that plans first reads the database clusters as soon as
+	// it holds the lock, while OpenStack is still being connected to.
+	var early *provision.DBObservation
+	if dbErr == nil && plansFirst(op) {
+		ectx, cancelEarly := context.WithCancel(lctx)
+		early = provision.StartObserveDB(ectx, db, env.Name)
+		unlock := release
+		release = func() { cancelEarly(); unlock() }
 	}
 	<-connected
 	if connectErr != nil {
@@ -235,7 +264,16 @@ func (a *app) startRun(ctx context.Context, name, op string, lockTimeout time.Du
 			fmt.Fprintf(a.err, "Accepted the older state of %s (--allow-rollback): it is now the newest.\n", name)
 		}
 	}
-	return &planRun{env: env, blob: blob, store: store, clients: clients, ctx: lctx, release: release}, nil
+	return &planRun{env: env, blob: blob, store: store, clients: clients, ctx: lctx, release: release, early: early}, nil
+}
+
+// plansFirst reports whether a run of op starts with a plan.
+func plansFirst(op string) bool {
+	switch op {
+	case "plan", "apply", "destroy", "deploy":
+		return true
+	}
+	return false
 }
 
 // makePlan reads the state and observes the cloud at the same time, and
@@ -246,9 +284,11 @@ func (r *planRun) makePlan(opts provision.PlanOptions) (*provision.Plan, error) 
 	var obs *provision.Observed
 	var obsErr error
 	observed := make(chan struct{})
+	early := r.early
+	r.early = nil // what it read is current only for the first plan
 	go func() {
 		defer close(observed)
-		obs, obsErr = provision.Observe(octx, r.clients, r.env.Name)
+		obs, obsErr = provision.ObserveWith(octx, r.clients, r.env.Name, early)
 	}()
 	st, etag, err := r.store.Read(r.ctx, r.env.Name)
 	r.read = nil
