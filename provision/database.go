@@ -468,6 +468,24 @@ func ipList(rs []ovhdb.IPRestriction) []string {
 	return out
 }
 
+// whenReady runs read while checking that the cluster is READY (one round
+// trip for both); when it is not, it waits for READY and runs read again.
+func (a *applier) whenReady(ctx context.Context, clusterAddr, clusterID string, read func() error) error {
+	var cl ovhdb.Cluster
+	var clErr, readErr error
+	_ = parallel(ctx, 0,
+		func(ctx context.Context) error { cl, clErr = a.cl.DB.GetCluster(ctx, clusterID); return nil },
+		func(context.Context) error { readErr = read(); return nil },
+	)
+	if clErr == nil && cl.Status == ovhdb.StatusReady {
+		return readErr
+	}
+	if _, err := a.waitCluster(ctx, &Change{Address: clusterAddr, ID: clusterID}, spec.DefaultUpdateTimeout); err != nil {
+		return err
+	}
+	return read()
+}
+
 // waitCluster polls a cluster until READY, showing its status as progress.
 func (a *applier) waitCluster(ctx context.Context, c *Change, timeout time.Duration) (ovhdb.Cluster, error) {
 	deadline := time.Now().Add(timeout)

@@ -78,12 +78,12 @@ func (a *applier) ensureDB(ctx context.Context, c *Change) error {
 	if err != nil {
 		return err
 	}
-	if _, err := a.waitCluster(ctx, &Change{Address: attrString(c.After, "cluster"), ID: clusterID}, spec.DefaultUpdateTimeout); err != nil {
-		return err
-	}
 	name := attrString(c.After, "name")
-	dbs, err := a.cl.DB.ListDatabases(ctx, clusterID)
-	if err != nil {
+	var dbs []ovhdb.Database
+	if err := a.whenReady(ctx, attrString(c.After, "cluster"), clusterID, func() (err error) {
+		dbs, err = a.cl.DB.ListDatabases(ctx, clusterID)
+		return err
+	}); err != nil {
 		return err
 	}
 	id := ""

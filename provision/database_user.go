@@ -170,9 +170,6 @@ func (a *applier) ensureUser(ctx context.Context, c *Change) error {
 	if err != nil {
 		return err
 	}
-	if _, err := a.waitCluster(ctx, &Change{Address: attrString(c.After, "cluster"), ID: clusterID}, spec.DefaultUpdateTimeout); err != nil {
-		return err
-	}
 	name := attrString(c.After, "username")
 	roles := attrStrings(c.After, "roles")
 	r, inState := a.rec.resource(c.Address)
@@ -188,8 +185,11 @@ func (a *applier) ensureUser(ctx context.Context, c *Change) error {
 		}
 		return nil, nil
 	}
-	u, err := find()
-	if err != nil {
+	var u *ovhdb.User
+	if err := a.whenReady(ctx, attrString(c.After, "cluster"), clusterID, func() (err error) {
+		u, err = find()
+		return err
+	}); err != nil {
 		return err
 	}
 	var withPassword ovhdb.User
@@ -227,13 +227,20 @@ func (a *applier) ensureUser(ctx context.Context, c *Change) error {
 	if err := a.rec.finish(ctx, c.Address, &res); err != nil {
 		return err
 	}
+	ready := withPassword.Status == ovhdb.StatusReady
 	if !slices.Equal(sortedCopy(withPassword.Roles), sortedCopy(roles)) && withPassword.Roles != nil {
-		if err := a.waitUser(ctx, clusterID, withPassword.ID); err != nil {
-			return err
+		if !ready {
+			if err := a.waitUser(ctx, clusterID, withPassword.ID); err != nil {
+				return err
+			}
 		}
 		if err := a.cl.DB.UpdateUserRoles(ctx, clusterID, withPassword.ID, roles); err != nil {
 			return err
 		}
+		ready = false
+	}
+	if ready {
+		return nil // READY as created, its roles as wanted
 	}
 	return a.waitUser(ctx, clusterID, withPassword.ID)
 }
@@ -243,14 +250,13 @@ func (a *applier) waitUser(ctx context.Context, clusterID, id string) error {
 	deadline := time.Now().Add(10 * time.Minute)
 	poll := a.poller(userPolls().orFixed(a.opts.PollDatabase))
 	for {
-		users, err := a.cl.DB.ListUsers(ctx, clusterID)
-		if err != nil {
+		u, err := a.cl.DB.GetUser(ctx, clusterID, id)
+		switch {
+		case errors.Is(err, ovhdb.ErrNotFound): // not listed yet: wait
+		case err != nil:
 			return err
-		}
-		for _, u := range users {
-			if u.ID == id && (u.Status == ovhdb.StatusReady || u.Status == "") {
-				return nil
-			}
+		case u.Status == ovhdb.StatusReady || u.Status == "":
+			return nil
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("user %s of cluster %s is not READY after 10m", id, clusterID)

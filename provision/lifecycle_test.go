@@ -35,6 +35,10 @@ type harness struct {
 	blob   state.Blob // the state bucket under store
 	sealer *state.Sealer
 	events []provision.Event
+	// rounds is how many applies h.apply may run for one plan (default
+	// 1): under injected faults an operation can fail every attempt, and
+	// the next apply (of a new plan) must continue from there.
+	rounds int
 }
 
 func newHarness(t testing.TB, opts localcloud.Options) *harness {
@@ -112,10 +116,18 @@ func (h *harness) plan(opts provision.PlanOptions) *provision.Plan {
 
 func (h *harness) apply(p *provision.Plan) *provision.Report {
 	h.t.Helper()
-	rep, err := provision.Apply(h.t.Context(), h.cl, h.store, p, provision.ApplyOptions{
-		Sealer: h.sealer, Dumps: h.blob, PollServer: 20 * time.Millisecond, PollDatabase: 20 * time.Millisecond,
-		ProgressEvery: 50 * time.Millisecond, RetryDelay: 10 * time.Millisecond, OnEvent: func(e provision.Event) { h.events = append(h.events, e) },
-	})
+	run := func(p *provision.Plan) (*provision.Report, error) {
+		return provision.Apply(h.t.Context(), h.cl, h.store, p, provision.ApplyOptions{
+			Sealer: h.sealer, Dumps: h.blob, PollServer: 20 * time.Millisecond, PollDatabase: 20 * time.Millisecond,
+			ProgressEvery: 50 * time.Millisecond, RetryDelay: 10 * time.Millisecond, OnEvent: func(e provision.Event) { h.events = append(h.events, e) },
+		})
+	}
+	rep, err := run(p)
+	for round := 2; err != nil && round <= h.rounds; round++ {
+		h.t.Logf("apply round %d: %v; report: %+v", round-1, err, rep.Results)
+		p = h.plan(provision.PlanOptions{Destroy: p.Destroy})
+		rep, err = run(p)
+	}
 	if err != nil {
 		var b strings.Builder
 		_ = p.Render(&b)
@@ -147,6 +159,10 @@ func TestLifecycleUnderFaults(t *testing.T) {
 			// Every fault but "slow", which only costs time.
 			faults := slices.DeleteFunc(knobs.AllFaults(), func(f knobs.Fault) bool { return f == knobs.FaultSlow })
 			h := newHarness(t, localcloud.Options{FaultRate: 0.2, Seed: seed, Faults: faults})
+			// Operations run concurrently, so which request meets a fault
+			// varies from run to run: one can fail all its attempts, and
+			// the next apply continues, as it would for an operator.
+			h.rounds = 3
 			runLifecycle(t, h)
 		})
 	}

@@ -206,6 +206,10 @@ func (x limitedDB) ListUsers(ctx context.Context, clusterID string) ([]ovhdb.Use
 	return call(ctx, x.l, func() ([]ovhdb.User, error) { return x.d.ListUsers(ctx, clusterID) })
 }
 
+func (x limitedDB) GetUser(ctx context.Context, clusterID, id string) (ovhdb.User, error) {
+	return call(ctx, x.l, func() (ovhdb.User, error) { return x.d.GetUser(ctx, clusterID, id) })
+}
+
 func (x limitedDB) CreateUser(ctx context.Context, clusterID, name string, roles []string) (ovhdb.User, error) {
 	return call(ctx, x.l, func() (ovhdb.User, error) { return x.d.CreateUser(ctx, clusterID, name, roles) })
 }

@@ -125,8 +125,13 @@ func TestStopFinishesWhatRunsAndSavesState(t *testing.T) {
 	status := map[string]string{}
 	for _, r := range rep.Results {
 		status[r.Address] = r.Status
+		// The cluster is ordered with the instance (see createDatabase):
+		// the stop interrupts its wait, or it had not started.
+		if r.Address == "database.main" && r.Status == provision.ResultFailed && !strings.Contains(r.Error, "stopped") {
+			t.Errorf("database.main failed for another reason than the stop: %s", r.Error)
+		}
 	}
-	if status["instance.app"] != provision.ResultDone || status["database.main"] != provision.ResultSkipped {
+	if status["instance.app"] != provision.ResultDone || status["database.main"] == provision.ResultDone || status["database_user.main.emqx"] != provision.ResultSkipped {
 		t.Errorf("results: %v", status)
 	}
 	if _, ok := h.state().Resource("instance.app"); !ok {

@@ -381,13 +381,18 @@ func (c *Client) ListUsers(ctx context.Context, clusterID string) ([]User, error
 		return nil, fmt.Errorf("listing users of cluster %s: %w", clusterID, err)
 	}
 	return getAll(ctx, ids, func(ctx context.Context, id string) (User, error) {
-		var u User
-		if err := c.call(ctx, http.MethodGet, c.path("/postgresql/%s/user/%s", clusterID, id), nil, &u); err != nil {
-			return u, fmt.Errorf("reading user %s of cluster %s: %w", id, clusterID, err)
-		}
-		u.Password = ""
-		return u, nil
+		return c.GetUser(ctx, clusterID, id)
 	})
+}
+
+// GetUser implements API.
+func (c *Client) GetUser(ctx context.Context, clusterID, id string) (User, error) {
+	var u User
+	if err := c.call(ctx, http.MethodGet, c.path("/postgresql/%s/user/%s", clusterID, id), nil, &u); err != nil {
+		return User{}, fmt.Errorf("reading user %s of cluster %s: %w", id, clusterID, err)
+	}
+	u.Password = ""
+	return u, nil
 }
 
 // CreateUser implements API.

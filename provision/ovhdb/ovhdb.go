@@ -207,6 +207,9 @@ type API interface {
 
 	// ListUsers returns the users of a cluster (without passwords).
 	ListUsers(ctx context.Context, clusterID string) ([]User, error)
+	// GetUser returns one user (without its password); a missing one
+	// wraps ErrNotFound.
+	GetUser(ctx context.Context, clusterID, id string) (User, error)
 	// CreateUser creates a user and returns it with its password.
 	CreateUser(ctx context.Context, clusterID, name string, roles []string) (User, error)
 	// UpdateUserRoles sets a user's roles.
