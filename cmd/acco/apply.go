@@ -32,7 +32,7 @@ type applyFlags struct {
 func (f *applyFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.BoolVar(&f.autoApprove, "auto-approve", false, "do not ask for confirmation (required when stdin is not a terminal)")
-	fl.IntVar(&f.parallelism, "parallelism", 10, "run at most this many cloud operations at once")
+	fl.IntVar(&f.parallelism, "parallelism", 10, "send at most this many cloud API requests at once (operations waiting for the cloud hold none)")
 	fl.DurationVar(&f.lockTimeout, "lock-timeout", 0, "wait this long for the state lock (default: fail at once)")
 	f.rollback.register(cmd)
 }
@@ -44,10 +44,14 @@ func (a *app) applyCommand() *cobra.Command {
 		Short: "Make the cloud match the environment's YAML",
 		Long: `Apply takes the environment's lock, plans (or reads the plan saved by acco plan
 --out, refused if the state moved since), shows the plan and asks for
-confirmation unless --auto-approve, then applies it: deletions first, then
-creations and updates in dependency order, at most --parallelism at once.
-State is written before and after every resource operation, so a run that is
-killed is followed by one that adopts what it created. The first Ctrl-C
+confirmation unless --auto-approve, then applies it: every operation starts
+as soon as what it depends on is done (what depends on a resource is deleted
+before it; a new database cluster is ordered while its instances boot, and
+gets their addresses once they have them), with at most --parallelism cloud
+requests in flight; waits for servers share one listing per poll. State is
+written before and after every resource operation (the writes of operations
+that end together are grouped into one), so a run that is killed is followed
+by one that adopts what it created. The first Ctrl-C
 stops starting new operations and saves state; the second exits at once.
 
 With --json, stdout carries one JSON object per line (apply_start,

@@ -359,7 +359,7 @@ Exit codes: 0 started (or already running), 1 error, 3 the lock is held.`,
 	fl.BoolVar(&f.empty, "empty", false, "start with no data when there is no dump")
 	fl.BoolVar(&f.noConfigure, "no-configure", false, "do not configure the host after the restore (acco configure ENV does it later)")
 	fl.BoolVar(&f.noVerify, "no-verify", false, "do not run the checks of acco verify at the end")
-	fl.IntVar(&f.parallelism, "parallelism", 10, "how many cloud operations run at once")
+	fl.IntVar(&f.parallelism, "parallelism", 10, "send at most this many cloud API requests at once")
 	return cmd
 }
 
