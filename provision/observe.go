@@ -137,14 +137,6 @@ func observeClusters(ctx context.Context, db ovhdb.API, env string, o *Observed)
 		return err
 	}
 	reads := make([]clusterReads, len(ids))
-	readChildren := func(r *clusterReads, id string) []func(context.Context) error {
-		r.read = true
-		return []func(context.Context) error{
-			func(ctx context.Context) error { r.users, r.usersErr = db.ListUsers(ctx, id); return nil },
-			func(ctx context.Context) error { r.dbs, r.dbsErr = db.ListDatabases(ctx, id); return nil },
-			func(ctx context.Context) error { r.ca, r.caErr = db.CACertificate(ctx, id); return nil },
-		}
-	}
 	speculate := len(ids) <= speculateClusters
 	var fns []func(context.Context) error
 	for i, id := range ids {
@@ -161,7 +153,7 @@ func observeClusters(ctx context.Context, db ovhdb.API, env string, o *Observed)
 			return nil
 		})
 		if speculate {
-			fns = append(fns, readChildren(r, id)...)
+			fns = append(fns, r.children(db, id)...)
 		}
 	}
 	if err := parallel(ctx, 0, fns...); err != nil {
@@ -173,7 +165,7 @@ func observeClusters(ctx context.Context, db ovhdb.API, env string, o *Observed)
 	fns = nil
 	for i, id := range ids {
 		if r := &reads[i]; r.found && own(r.cluster) && !r.read {
-			fns = append(fns, readChildren(r, id)...)
+			fns = append(fns, r.children(db, id)...)
 		}
 	}
 	if err := parallel(ctx, 0, fns...); err != nil {
@@ -187,21 +179,41 @@ func observeClusters(ctx context.Context, db ovhdb.API, env string, o *Observed)
 		if !own(r.cluster) {
 			continue
 		}
-		id := r.cluster.ID
-		if err := errors.Join(r.usersErr, r.dbsErr); err != nil {
+		if err := r.record(o); err != nil {
 			return err
 		}
-		o.Users[id], o.Databases[id] = r.users, r.dbs
-		if r.cluster.Status != ovhdb.StatusReady {
-			continue // a CA read of a cluster not READY says nothing
-		}
-		switch {
-		case r.caErr == nil:
-			o.CACerts[id] = r.ca
-		case errors.Is(r.caErr, ovhdb.ErrNotFound): // none offered: the plan records none
-		default:
-			return r.caErr
-		}
+	}
+	return nil
+}
+
+// children returns the calls that read the users, databases and CA of
+// cluster id into r.
+func (r *clusterReads) children(db ovhdb.API, id string) []func(context.Context) error {
+	r.read = true
+	return []func(context.Context) error{
+		func(ctx context.Context) error { r.users, r.usersErr = db.ListUsers(ctx, id); return nil },
+		func(ctx context.Context) error { r.dbs, r.dbsErr = db.ListDatabases(ctx, id); return nil },
+		func(ctx context.Context) error { r.ca, r.caErr = db.CACertificate(ctx, id); return nil },
+	}
+}
+
+// record puts what children read of r's cluster into o: its users and
+// databases, and its CA certificate when the cluster is READY (a CA read of
+// a cluster not READY says nothing; none offered records none).
+func (r *clusterReads) record(o *Observed) error {
+	id := r.cluster.ID
+	if err := errors.Join(r.usersErr, r.dbsErr); err != nil {
+		return err
+	}
+	o.Users[id], o.Databases[id] = r.users, r.dbs
+	if r.cluster.Status != ovhdb.StatusReady {
+		return nil
+	}
+	switch {
+	case r.caErr == nil:
+		o.CACerts[id] = r.ca
+	case !errors.Is(r.caErr, ovhdb.ErrNotFound):
+		return r.caErr
 	}
 	return nil
 }
@@ -222,7 +234,7 @@ func ObserveClusters(ctx context.Context, cl Clients, o *Observed, ids ...string
 	if o.CACerts == nil {
 		o.CACerts = map[string]string{}
 	}
-	var mu sync.Mutex
+	var reads []*clusterReads
 	var fns []func(context.Context) error
 	for _, c := range o.Clusters {
 		if !slices.Contains(ids, c.ID) || c.Status == ovhdb.StatusDeleting {
@@ -231,43 +243,19 @@ func ObserveClusters(ctx context.Context, cl Clients, o *Observed, ids ...string
 		if _, done := o.Users[c.ID]; done {
 			continue
 		}
-		id := c.ID
-		fns = append(fns, func(ctx context.Context) error {
-			users, err := cl.DB.ListUsers(ctx, id)
-			if err != nil {
-				return err
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			o.Users[id] = users
-			return nil
-		}, func(ctx context.Context) error {
-			dbs, err := cl.DB.ListDatabases(ctx, id)
-			if err != nil {
-				return err
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			o.Databases[id] = dbs
-			return nil
-		})
-		if c.Status == ovhdb.StatusReady {
-			fns = append(fns, func(ctx context.Context) error {
-				ca, err := cl.DB.CACertificate(ctx, id)
-				if errors.Is(err, ovhdb.ErrNotFound) {
-					return nil // none offered: the plan records none
-				}
-				if err != nil {
-					return err
-				}
-				mu.Lock()
-				defer mu.Unlock()
-				o.CACerts[id] = ca
-				return nil
-			})
+		r := &clusterReads{cluster: c, found: true}
+		reads = append(reads, r)
+		fns = append(fns, r.children(cl.DB, c.ID)...)
+	}
+	if err := parallel(ctx, 0, fns...); err != nil {
+		return err
+	}
+	for _, r := range reads {
+		if err := r.record(o); err != nil {
+			return err
 		}
 	}
-	return parallel(ctx, 0, fns...)
+	return nil
 }
 
 // parallel runs fns with at most limit at a time (0: all at once) and
