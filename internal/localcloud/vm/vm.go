@@ -635,7 +635,10 @@ func run(ctx context.Context, c *ssh.Client, command string) (string, error) {
 	select {
 	case err = <-done:
 	case <-ctx.Done():
+		// Closing the connection ends Run; its output is read once the
+		// session's copies into the buffers have stopped.
 		c.Close()
+		<-done
 		return stdout.String(), ctx.Err()
 	}
 	if err != nil {
